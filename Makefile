@@ -1,0 +1,55 @@
+# 驻马店市民助手 — `make help` lists the targets.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint types validate train kb holdout bench clean lock
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock scripts/find-python310.sh
+	@PYTHON310=$$(scripts/find-python310.sh) || exit 1; \
+	  [ -x $(PY) ] || $$PYTHON310 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip check
+	touch $@
+
+kb: $(STAMP) ## build the knowledge base (checks every quote) and the jieba dictionary
+	$(PY) -m bot kb build
+
+train: kb ## train the model (skipped when data, config and domain are unchanged)
+	$(PY) -m bot train
+
+run: train ## build, train if needed, start action server :5055 and Rasa :5005 (Ctrl-C stops all)
+	$(PY) -m bot run
+
+validate: kb ## rasa data validate
+	$(RASA) data validate --max-history 5 --data data --domain domain.yml --config config.yml
+
+lint: $(STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: $(STAMP) ## mypy
+	$(VENV)/bin/mypy
+
+holdout: train ## NLU accuracy, out-of-scope recall and misroutes on the hold-out file
+	$(PY) -m bot evaluate
+
+test: lint types validate train ## the whole suite (bootstraps .venv, builds, trains once)
+	$(PY) -m pytest
+
+bench: train ## benchmarks against stock Rasa; writes bench/results.json
+	$(PY) -m bot bench
+
+lock: ## re-pin requirements.lock from requirements.in in a scratch venv
+	@PYTHON310=$$(scripts/find-python310.sh) && rm -rf /tmp/lockvenv && $$PYTHON310 -m venv /tmp/lockvenv && \
+	  /tmp/lockvenv/bin/pip install -q -r requirements.in && \
+	  /tmp/lockvenv/bin/pip freeze | grep -vE '^(pip|setuptools|wheel)==' | sort -f > requirements.lock
+
+clean: ## remove build outputs (keeps .venv)
+	rm -rf models var .pytest_cache .mypy_cache .ruff_cache

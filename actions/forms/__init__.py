@@ -1,0 +1,1 @@
+"""Form validators and their follow-up actions, one module per form."""

@@ -1,0 +1,89 @@
+"""`make run`: the action server and Rasa as child processes; Ctrl-C stops both cleanly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from bot.config import ROOT, VAR_DIR, settings
+from bot.training import latest_model
+
+
+def rasa_token() -> str:
+    """RASA_TOKEN, or a random one kept in var/ (mode 600) so our own tools can call the API."""
+    token = settings().rasa_token
+    if token:
+        return token
+    path = VAR_DIR / "rasa-token"
+    if not path.is_file():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def commands(model: Path) -> list[list[str]]:
+    config = settings()
+    return [
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(config.action_port)],
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "run",
+            "--model",
+            str(model),
+            "--enable-api",
+            "--auth-token",
+            rasa_token(),
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(config.rasa_port),
+            "--endpoints",
+            "endpoints.yml",
+            "--credentials",
+            "credentials.yml",
+        ],
+    ]
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 15
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def serve() -> int:
+    model = latest_model()
+    if model is None:
+        print("No trained model in models/: run `make train` first.", file=sys.stderr)
+        return 1
+    # Both servers listen on localhost only; the action server reads SANIC_HOST.
+    env = {**os.environ, "SANIC_HOST": "127.0.0.1"}
+    processes = [subprocess.Popen(command, cwd=ROOT, env=env) for command in commands(model)]
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"Rasa http://127.0.0.1:{settings().rasa_port}  actions :{settings().action_port}  (Ctrl-C stops)")
+    while not stopping and all(p.poll() is None for p in processes):
+        time.sleep(0.5)
+    _stop(processes)
+    return 0 if stopping else 1

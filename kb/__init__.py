@@ -1,0 +1,1 @@
+"""The knowledge base: the single source of facts (offices, entries, quoted sources) and tickets."""

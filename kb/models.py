@@ -1,0 +1,96 @@
+"""SQLAlchemy models (2.0-style on SQLAlchemy 1.4, as Rasa pins)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import declarative_base, relationship
+
+Base: Any = declarative_base()  # typed Any: SQLAlchemy 1.4 ships no mypy-friendly declarative base
+
+
+class Source(Base):
+    """A text that entries quote: a briefing or a staff-written guidance note."""
+
+    __tablename__ = "kb_sources"
+    id = Column(String(100), primary_key=True)
+    title = Column(Text, nullable=False)
+    publisher = Column(Text, nullable=False)
+    author = Column(Text)
+    date = Column(String(10), nullable=False)
+    kind = Column(String(20), nullable=False)
+
+
+class Office(Base):
+    __tablename__ = "kb_offices"
+    id = Column(String(50), primary_key=True)
+    name = Column(Text, nullable=False)
+    short = Column(Text, nullable=False)
+
+
+class Entry(Base):
+    """One topic a resident can ask about, answered by one office."""
+
+    __tablename__ = "kb_entries"
+    id = Column(String(100), primary_key=True)
+    intent = Column(String(100), nullable=False, unique=True)
+    office_id = Column(String(50), ForeignKey("kb_offices.id"), nullable=False)
+    title = Column(Text, nullable=False)
+    question = Column(Text, nullable=False)
+    answer = Column(Text, nullable=False)
+    steps = Column(JSON, nullable=False, default=list)
+    bring = Column(JSON, nullable=False, default=list)
+    where = Column(Text)
+    contact = Column(Text)
+    how_long = Column(Text)
+    safety = Column(JSON, nullable=False, default=list)
+    figures = Column(JSON, nullable=False, default=list)
+    keywords = Column(JSON, nullable=False, default=list)
+    related = Column(JSON, nullable=False, default=list)
+    review_by = Column(String(10), nullable=False)
+    origin = Column(String(20), nullable=False, default="curated")  # curated | staff
+    source_file = Column(Text)
+
+    office = relationship(Office)
+    facts = relationship("Fact", cascade="all, delete-orphan", order_by="Fact.id")
+
+
+class Fact(Base):
+    """A claim an entry makes, with the verbatim quote that backs it."""
+
+    __tablename__ = "kb_facts"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    entry_id = Column(String(100), ForeignKey("kb_entries.id", ondelete="CASCADE"), nullable=False)
+    says = Column(Text, nullable=False)
+    quote = Column(Text, nullable=False)
+    source_id = Column(String(100), ForeignKey("kb_sources.id"), nullable=False)
+
+
+class Ticket(Base):
+    """A resident's report (e.g. a broken manhole cover), numbered like JG-20260101-0001."""
+
+    __tablename__ = "tickets"
+    number = Column(String(32), primary_key=True)
+    kind = Column(String(30), nullable=False)
+    office_id = Column(String(50), nullable=False)
+    county = Column(Text)
+    location = Column(Text, nullable=False)
+    description = Column(Text, nullable=False)
+    status = Column(String(20), nullable=False, default="受理")
+    sender_id = Column(String(128), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+    __table_args__ = (Index("ix_tickets_sender", "sender_id", "created_at"),)
+
+
+class Followup(Base):
+    """A conversation a resident asked to hand to a person (转人工), for staff to follow up."""
+
+    __tablename__ = "followups"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    sender_id = Column(String(128), nullable=False, index=True)
+    reason = Column(String(50), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)

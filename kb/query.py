@@ -1,0 +1,173 @@
+"""Read-side of the KB: answers by intent, keyword search, tickets and follow-ups.
+
+Everything is read at answer time, so an edited entry is live without retraining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import jieba
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.text import to_simplified
+from kb.models import Entry, Followup, Office, Ticket
+from kb.session import new_session
+
+CITY_TZ = ZoneInfo("Asia/Shanghai")
+TICKET_PREFIXES = {"manhole": "JG"}
+
+
+@dataclass(frozen=True)
+class TopicAnswer:
+    """What the assistant may say about one topic, with the office that handles it."""
+
+    id: str
+    intent: str
+    title: str
+    question: str
+    office_id: str
+    office_name: str
+    office_short: str
+    answer: str
+    steps: list[str] = field(default_factory=list)
+    bring: list[str] = field(default_factory=list)
+    where: str | None = None
+    contact: str | None = None
+    how_long: str | None = None
+    safety: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    related: list[str] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+
+
+def _to_answer(entry: Entry, office: Office) -> TopicAnswer:
+    return TopicAnswer(
+        id=entry.id,
+        intent=entry.intent,
+        title=entry.title,
+        question=entry.question,
+        office_id=office.id,
+        office_name=office.name,
+        office_short=office.short,
+        answer=entry.answer,
+        steps=list(entry.steps or []),
+        bring=list(entry.bring or []),
+        where=entry.where,
+        contact=entry.contact,
+        how_long=entry.how_long,
+        safety=list(entry.safety or []),
+        figures=list(entry.figures or []),
+        related=list(entry.related or []),
+        keywords=list(entry.keywords or []),
+    )
+
+
+def _select_answers():  # type: ignore[no-untyped-def]
+    return select(Entry, Office).join(Office, Entry.office_id == Office.id)
+
+
+def answer_for_intent(intent: str, url: str | None = None) -> TopicAnswer | None:
+    with new_session(url) as session:
+        row = session.execute(_select_answers().where(Entry.intent == intent)).first()
+        return _to_answer(*row) if row else None
+
+
+def answers_by_id(ids: list[str], url: str | None = None) -> list[TopicAnswer]:
+    """Entries in the order asked for; unknown ids are skipped."""
+    with new_session(url) as session:
+        rows = session.execute(_select_answers().where(Entry.id.in_(ids))).all()
+    found = {entry.id: _to_answer(entry, office) for entry, office in rows}
+    return [found[i] for i in ids if i in found]
+
+
+def all_answers(url: str | None = None) -> list[TopicAnswer]:
+    with new_session(url) as session:
+        return [_to_answer(e, o) for e, o in session.execute(_select_answers().order_by(Entry.id)).all()]
+
+
+@lru_cache(maxsize=4096)
+def _tokens(text: str) -> frozenset[str]:
+    return frozenset(t for t in jieba.lcut(to_simplified(text)) if len(t.strip()) >= 2)
+
+
+def _score(text: str, tokens: frozenset[str], answer: TopicAnswer) -> float:
+    simplified = to_simplified(text)
+    score = sum(len(k) for k in [*answer.keywords, answer.title] if k and k in simplified)
+    vocabulary = _tokens(" ".join([answer.title, answer.question, " ".join(answer.keywords)]))
+    return score + len(tokens & vocabulary)
+
+
+def search(text: str, limit: int = 3, url: str | None = None) -> list[TopicAnswer]:
+    """KB topics closest to a free-text question (jieba tokens and keywords), best first."""
+    tokens = _tokens(text)
+    scored = [(_score(text, tokens, answer), answer) for answer in all_answers(url)]
+    scored = [pair for pair in scored if pair[0] >= 2]
+    scored.sort(key=lambda pair: -pair[0])
+    return [answer for _, answer in scored[:limit]]
+
+
+def _next_ticket_number(session, prefix: str, now: datetime) -> str:  # type: ignore[no-untyped-def]
+    day = now.strftime("%Y%m%d")
+    stem = f"{prefix}-{day}-"
+    count = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.number.like(f"{stem}%")))
+    return f"{stem}{int(count or 0) + 1:04d}"
+
+
+def create_ticket(
+    kind: str,
+    office_id: str,
+    sender_id: str,
+    location: str,
+    description: str,
+    county: str | None,
+    url: str | None = None,
+) -> Ticket:
+    """Save a report with the next free number of the day (retries if two reports race)."""
+    prefix = TICKET_PREFIXES[kind]
+    for _attempt in range(5):
+        now = datetime.now(CITY_TZ)
+        with new_session(url) as session:
+            ticket = Ticket(
+                number=_next_ticket_number(session, prefix, now),
+                kind=kind,
+                office_id=office_id,
+                county=county,
+                location=location,
+                description=description,
+                sender_id=sender_id,
+                created_at=now.replace(tzinfo=None),
+                updated_at=now.replace(tzinfo=None),
+            )
+            session.add(ticket)
+            try:
+                session.commit()
+                return ticket
+            except IntegrityError:
+                session.rollback()
+    raise RuntimeError("could not allocate a ticket number after 5 attempts")
+
+
+def get_ticket(number: str, url: str | None = None) -> Ticket | None:
+    with new_session(url) as session:
+        return session.get(Ticket, number.strip().upper())
+
+
+def latest_ticket_of(sender_id: str, url: str | None = None) -> Ticket | None:
+    with new_session(url) as session:
+        query = select(Ticket).where(Ticket.sender_id == sender_id).order_by(Ticket.created_at.desc()).limit(1)
+        return session.scalars(query).first()
+
+
+def office_of(office_id: str, url: str | None = None) -> Office | None:
+    with new_session(url) as session:
+        return session.get(Office, office_id)
+
+
+def record_followup(sender_id: str, reason: str, url: str | None = None) -> None:
+    with new_session(url) as session, session.begin():
+        session.add(Followup(sender_id=sender_id, reason=reason))

@@ -1,0 +1,57 @@
+"""Guards that rasa-sdk and Rasa only log: misspelt validators, topics without an entry or a rule."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from typing import Any
+
+import yaml
+from rasa_sdk import Action, FormValidationAction
+
+import actions
+from bot.config import ROOT
+from kb.build import load
+
+
+def action_classes() -> dict[str, type[Action]]:
+    for module in pkgutil.walk_packages(actions.__path__, "actions."):
+        importlib.import_module(module.name)
+    found: dict[str, type[Action]] = {}
+    stack: list[type] = [Action]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.__module__.startswith("actions.") and not getattr(cls, "__abstractmethods__", None):
+            found[cls().name()] = cls
+    return found
+
+
+def test_every_form_has_its_validator_with_a_method_per_slot(domain: dict[str, Any]) -> None:
+    classes = action_classes()
+    for form, spec in domain["forms"].items():
+        validator = classes[f"validate_{form}"]
+        assert issubclass(validator, FormValidationAction)
+        for slot in spec["required_slots"]:
+            assert callable(getattr(validator, f"validate_{slot}", None)), f"validate_{slot} missing"
+
+
+def test_every_custom_action_in_the_domain_exists(domain: dict[str, Any]) -> None:
+    assert set(domain["actions"]) <= set(action_classes())
+
+
+def test_every_topic_intent_has_an_entry_and_a_rule(domain: dict[str, Any]) -> None:
+    rules = yaml.safe_load((ROOT / "data/rules/answers.yml").read_text(encoding="utf-8"))["rules"]
+    answered = {rule["steps"][0]["intent"] for rule in rules}
+    entries = {entry["intent"] for entry in load().entries}
+    topics = {i for i in domain["intents"] if re.match(r"(ask|report)_", i)} - {"ask_human", "report_manhole"}
+    assert topics <= answered
+    assert topics <= entries
+
+
+def test_every_response_is_used_by_a_rule_story_form_or_action(domain: dict[str, Any]) -> None:
+    used = " ".join(p.read_text(encoding="utf-8") for p in [*ROOT.glob("data/**/*.yml"), *ROOT.glob("actions/**/*.py")])
+    asked = {f"utter_ask_{slot}" for spec in domain["forms"].values() for slot in spec["required_slots"]}
+    unused = {name for name in domain["responses"] if name not in used and name not in asked}
+    assert unused == set()

@@ -1,0 +1,149 @@
+"""Shared fixtures: a fresh KB per test, the real domain, tracker factory, the trained model, live servers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.config import ROOT
+from kb.build import build
+
+TOPIC_DOC = ROOT / "docs" / "intents.md"
+
+
+@pytest.fixture
+def kb_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite KB built from kb/ for this test; actions find it through DATABASE_URL."""
+    url = f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+    build(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+@pytest.fixture
+def make_tracker() -> Callable[..., Tracker]:
+    def make(
+        intent: str = "greet", text: str = "", slots: dict[str, Any] | None = None,
+        entities: list[dict[str, Any]] | None = None, sender_id: str = "test-resident",
+        active_loop: str | None = None, requested_slot: str | None = None,
+    ) -> Tracker:
+        all_slots = {"requested_slot": requested_slot, **(slots or {})}
+        return Tracker.from_dict({
+            "sender_id": sender_id,
+            "slots": all_slots,
+            "latest_message": {"text": text, "intent": {"name": intent, "confidence": 0.99},
+                               "entities": entities or []},
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {"name": active_loop} if active_loop else {},
+            "latest_action_name": "action_listen",
+        })
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The model `make test` trained (trained here once if missing)."""
+    from bot.training import is_current, latest_model, train
+
+    if not is_current():
+        assert train() == 0, "training failed"
+    model = latest_model()
+    assert model is not None
+    return model
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early; log:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout}s; log:\n{log.read_text()[-3000:]}")
+
+
+class Servers:
+    def __init__(self, rasa_url: str, action_url: str, token: str, database_url: str) -> None:
+        self.rasa_url, self.action_url, self.token, self.database_url = rasa_url, action_url, token, database_url
+
+    def say(self, sender: str, message: str, timeout: float = 30) -> list[dict[str, Any]]:
+        response = requests.post(f"{self.rasa_url}/webhooks/rest/webhook",
+                                 json={"sender": sender, "message": message}, timeout=timeout)
+        assert response.status_code == 200, response.text
+        return list(response.json())
+
+    def text_of(self, sender: str, message: str) -> str:
+        return "\n".join(reply.get("text", "") for reply in self.say(sender, message))
+
+
+@pytest.fixture(scope="session")
+def servers(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """The real action server and Rasa server on free ports, sharing a fresh KB database."""
+    work = tmp_path_factory.mktemp("servers")
+    database_url = f"sqlite:///{work / 'assistant.sqlite3'}"
+    build(database_url)
+    action_port, rasa_port = free_port(), free_port()
+    endpoints = work / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    token = "test-token-" + os.urandom(8).hex()
+    env = {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"}
+    logs = {name: work / f"{name}.log" for name in ("actions", "rasa")}
+    commands = {
+        "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+        "rasa": [sys.executable, "-m", "rasa", "run", "--model", str(model_path), "--enable-api",
+                 "--auth-token", token, "--interface", "127.0.0.1", "--port", str(rasa_port),
+                 "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml")],
+    }
+    processes = {
+        name: subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs[name].open("w"), stderr=subprocess.STDOUT)
+        for name, command in commands.items()
+    }
+    try:
+        _wait_for(f"http://127.0.0.1:{action_port}/health", processes["actions"], 60, logs["actions"])
+        _wait_for(f"http://127.0.0.1:{rasa_port}/status?token={token}", processes["rasa"], 180, logs["rasa"])
+        yield Servers(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", token, database_url)
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.copytree(work, ROOT / "var" / "test-servers", dirs_exist_ok=True)

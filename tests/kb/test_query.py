@@ -1,0 +1,38 @@
+"""KB queries: answers by intent, keyword search, tickets."""
+
+from __future__ import annotations
+
+import re
+
+from kb import query
+
+
+def test_answer_for_intent_names_the_office(kb_url: str) -> None:
+    answer = query.answer_for_intent("ask_sscard_apply")
+    assert answer is not None
+    assert answer.office_name == "驻马店市人力资源和社会保障局"
+    assert answer.office_short == "市人社局"
+    assert "身份证" in "".join(answer.bring + answer.steps + [answer.answer])
+
+
+def test_unknown_intent_has_no_answer(kb_url: str) -> None:
+    assert query.answer_for_intent("ask_weather") is None
+
+
+def test_search_finds_close_topics_by_keyword(kb_url: str) -> None:
+    assert query.search("我的社保卡丢了")[0].id == "sscard-apply"
+    assert query.search("马路上的井盖坏了")[0].intent in {"report_manhole", "ask_manhole_info"}
+    assert query.search("今天天气怎么样") == []
+
+
+def test_search_understands_traditional_characters(kb_url: str) -> None:
+    assert any(a.office_short == "市市场监管局" for a in query.search("電梯安全誰管"))
+
+
+def test_ticket_numbers_count_up_per_day(kb_url: str) -> None:
+    first = query.create_ticket("manhole", "urban", "r1", "解放路", "井盖没了", "驿城区")
+    second = query.create_ticket("manhole", "urban", "r2", "雪松路", "井盖碎了", None)
+    assert re.fullmatch(r"JG-\d{8}-0001", first.number)
+    assert second.number == first.number[:-4] + "0002"
+    assert query.get_ticket(first.number.lower()).location == "解放路"
+    assert query.latest_ticket_of("r2").number == second.number

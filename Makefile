@@ -6,7 +6,7 @@ RASA := $(VENV)/bin/rasa
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint types validate train kb holdout bench clean lock
+.PHONY: help run test lint types validate train kb holdout clean lock browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,11 +40,12 @@ types: $(STAMP) ## mypy
 holdout: train ## NLU accuracy, out-of-scope recall and misroutes on the hold-out file
 	$(PY) -m bot evaluate
 
-test: lint types validate train ## the whole suite (bootstraps .venv, builds, trains once)
+test: lint types validate train browser ## the whole suite (bootstraps .venv, builds, trains once)
 	$(PY) -m pytest
 
-bench: train ## benchmarks against stock Rasa; writes bench/results.json
-	$(PY) -m bot bench
+browser: ## Debian's Chromium (and a Chinese font) for the browser tests, installed only if missing
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	fc-list :lang=zh | grep -q . || (apt-get update && apt-get install -y fonts-wqy-microhei)
 
 lock: ## re-pin requirements.lock from requirements.in in a scratch venv
 	@PYTHON310=$$(scripts/find-python310.sh) && rm -rf /tmp/lockvenv && $$PYTHON310 -m venv /tmp/lockvenv && \

@@ -39,3 +39,47 @@ def settings() -> Settings:
         models_dir=Path(os.environ.get("MODELS_DIR", str(ROOT / "models"))),
         jieba_dir=VAR_DIR / "jieba",
     )
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The residents' chat page (bot/web): its port, the key that signs session cookies, who may frame it."""
+
+    port: int
+    secret_key: str
+    frame_ancestors: str
+
+
+def web_settings() -> WebSettings:
+    """WEB_PORT (default 8000), BOT_SECRET_KEY (default: a random key kept in var/web-secret), WEB_FRAME_ANCESTORS."""
+    return WebSettings(
+        port=int(os.environ.get("WEB_PORT", "8000")),
+        secret_key=os.environ.get("BOT_SECRET_KEY", ""),
+        frame_ancestors=os.environ.get("WEB_FRAME_ANCESTORS", "'self'"),
+    )
+
+
+@dataclass(frozen=True)
+class WeChatSettings:
+    """WeChat official account (公众号) channel; see docs/wechat.md. The channel is off while `token` is empty."""
+
+    token: str
+    app_id: str
+    aes_key: str
+    app_secret: str
+    api_base: str
+    redis_url: str
+    reply_timeout: float
+
+
+def wechat_settings() -> WeChatSettings:
+    """Read the WeChat variables now. No secret has a default; `WECHAT_REPLY_TIMEOUT` is seconds (default 4)."""
+    return WeChatSettings(
+        token=os.environ.get("WECHAT_TOKEN", ""),
+        app_id=os.environ.get("WECHAT_APPID", ""),
+        aes_key=os.environ.get("WECHAT_AES_KEY", ""),
+        app_secret=os.environ.get("WECHAT_APPSECRET", ""),
+        api_base=(os.environ.get("WECHAT_API_BASE") or "https://api.weixin.qq.com").rstrip("/"),
+        redis_url=os.environ.get("REDIS_URL", ""),
+        reply_timeout=float(os.environ.get("WECHAT_REPLY_TIMEOUT") or "4"),
+    )

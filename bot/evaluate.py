@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,9 +74,20 @@ def score(pairs: list[tuple[str, str, str]]) -> Report:
     return report
 
 
+def _quiet_rasa() -> None:
+    """Rasa logs every parse at debug level; the report is what matters here."""
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
+
+
 async def predict(model: Path, examples: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from rasa.core.agent import Agent
 
+    _quiet_rasa()
     agent = Agent.load(str(model))
     pairs = []
     for text, expected in examples:

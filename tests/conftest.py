@@ -46,22 +46,31 @@ def dispatcher() -> CollectingDispatcher:
 @pytest.fixture
 def make_tracker() -> Callable[..., Tracker]:
     def make(
-        intent: str = "greet", text: str = "", slots: dict[str, Any] | None = None,
-        entities: list[dict[str, Any]] | None = None, sender_id: str = "test-resident",
-        active_loop: str | None = None, requested_slot: str | None = None,
+        intent: str = "greet",
+        text: str = "",
+        slots: dict[str, Any] | None = None,
+        entities: list[dict[str, Any]] | None = None,
+        sender_id: str = "test-resident",
+        active_loop: str | None = None,
+        requested_slot: str | None = None,
     ) -> Tracker:
         all_slots = {"requested_slot": requested_slot, **(slots or {})}
-        return Tracker.from_dict({
-            "sender_id": sender_id,
-            "slots": all_slots,
-            "latest_message": {"text": text, "intent": {"name": intent, "confidence": 0.99},
-                               "entities": entities or []},
-            "events": [],
-            "paused": False,
-            "followup_action": None,
-            "active_loop": {"name": active_loop} if active_loop else {},
-            "latest_action_name": "action_listen",
-        })
+        return Tracker.from_dict(
+            {
+                "sender_id": sender_id,
+                "slots": all_slots,
+                "latest_message": {
+                    "text": text,
+                    "intent": {"name": intent, "confidence": 0.99},
+                    "entities": entities or [],
+                },
+                "events": [],
+                "paused": False,
+                "followup_action": None,
+                "active_loop": {"name": active_loop} if active_loop else {},
+                "latest_action_name": "action_listen",
+            }
+        )
 
     return make
 
@@ -74,10 +83,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    """The model `make test` trained (trained here once if missing)."""
-    from bot.training import is_current, latest_model, train
+    """The newest model (`make test` trains before pytest runs); trained here only if there is none."""
+    from bot.training import latest_model, train
 
-    if not is_current():
+    if latest_model() is None:
         assert train() == 0, "training failed"
     model = latest_model()
     assert model is not None
@@ -103,8 +112,9 @@ class Servers:
         self.rasa_url, self.action_url, self.token, self.database_url = rasa_url, action_url, token, database_url
 
     def say(self, sender: str, message: str, timeout: float = 30) -> list[dict[str, Any]]:
-        response = requests.post(f"{self.rasa_url}/webhooks/rest/webhook",
-                                 json={"sender": sender, "message": message}, timeout=timeout)
+        response = requests.post(
+            f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=timeout
+        )
         assert response.status_code == 200, response.text
         return list(response.json())
 
@@ -126,9 +136,25 @@ def servers(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     logs = {name: work / f"{name}.log" for name in ("actions", "rasa")}
     commands = {
         "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-        "rasa": [sys.executable, "-m", "rasa", "run", "--model", str(model_path), "--enable-api",
-                 "--auth-token", token, "--interface", "127.0.0.1", "--port", str(rasa_port),
-                 "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml")],
+        "rasa": [
+            sys.executable,
+            "-m",
+            "rasa",
+            "run",
+            "--model",
+            str(model_path),
+            "--enable-api",
+            "--auth-token",
+            token,
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(rasa_port),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(ROOT / "credentials.yml"),
+        ],
     }
     processes = {
         name: subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs[name].open("w"), stderr=subprocess.STDOUT)

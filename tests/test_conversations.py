@@ -11,9 +11,24 @@ from bot.config import ROOT
 
 def test_conversation_stories_predict_every_action(model_path: Path, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "rasa", "test", "core", "--model", str(model_path), "--stories",
-         "tests/conversations", "--fail-on-prediction-errors", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "test",
+            "core",
+            "--model",
+            str(model_path),
+            "--stories",
+            "tests/conversations",
+            "--fail-on-prediction-errors",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     failed = tmp_path / "failed_test_stories.yml"
@@ -22,9 +37,23 @@ def test_conversation_stories_predict_every_action(model_path: Path, tmp_path: P
 
 def test_rasa_data_validate_is_clean() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "rasa", "data", "validate", "--data", "data", "--domain", "domain.yml",
-         "--config", "config.yml"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "data",
+            "validate",
+            "--data",
+            "data",
+            "--domain",
+            "domain.yml",
+            "--config",
+            "config.yml",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     warnings = [line for line in (result.stdout + result.stderr).splitlines() if "UserWarning" in line]

@@ -25,7 +25,10 @@ def texts(dispatcher: CollectingDispatcher) -> str:
 
 @pytest.mark.parametrize("intent", TOPICS)
 async def test_every_topic_is_answered_with_its_office_and_answer(
-    intent: str, kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any],
+    intent: str,
+    kb_url: str,
+    dispatcher: CollectingDispatcher,
+    domain: dict[str, Any],
     make_tracker: Callable[..., Tracker],
 ) -> None:
     events = await ActionAnswerTopic().run(dispatcher, make_tracker(intent=intent, text="问一下"), domain)
@@ -85,7 +88,9 @@ async def test_edited_answer_is_live_without_retraining(
 
 
 async def test_kb_unreachable_still_gives_elevator_safety(
-    monkeypatch: pytest.MonkeyPatch, dispatcher: CollectingDispatcher, domain: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    dispatcher: CollectingDispatcher,
+    domain: dict[str, Any],
     make_tracker: Callable[..., Tracker],
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")

@@ -66,16 +66,24 @@ def test_deny_at_confirmation_starts_over(
 ) -> None:
     tracker = make_tracker(intent="deny", active_loop=FORM, requested_slot="manhole_confirm")
     result = validate("manhole_confirm", False, tracker, dispatcher, domain)
-    assert result == {"manhole_location": None, "manhole_county": None, "manhole_description": None,
-                      "manhole_confirm": None}
+    assert result == {
+        "manhole_location": None,
+        "manhole_county": None,
+        "manhole_description": None,
+        "manhole_confirm": None,
+    }
     assert dispatcher.messages[0]["response"] == "utter_manhole_restart"
 
 
 async def test_submit_creates_a_numbered_ticket_for_the_city_management_bureau(
     kb_url: str, dispatcher: CollectingDispatcher, domain: dict, make_tracker: Callable[..., Tracker]
 ) -> None:
-    slots = {"manhole_location": "解放路和文化路口", "manhole_county": "驿城区", "manhole_description": "整个没了",
-             "manhole_confirm": True}
+    slots = {
+        "manhole_location": "解放路和文化路口",
+        "manhole_county": "驿城区",
+        "manhole_description": "整个没了",
+        "manhole_confirm": True,
+    }
     tracker = make_tracker(intent="affirm", slots=slots, sender_id="r-7")
     events = await ActionManholeSubmit().run(dispatcher, tracker, domain)
     message = dispatcher.messages[0]
@@ -85,8 +93,12 @@ async def test_submit_creates_a_numbered_ticket_for_the_city_management_bureau(
     assert message["office"] == "驻马店市城市管理局"
     assert "谁所有、谁负责" in message["next_steps"]
     ticket = query.get_ticket(number)
-    assert (ticket.county, ticket.location, ticket.description, ticket.status) == ("驿城区", "解放路和文化路口",
-                                                                                   "整个没了", "受理")
+    assert (ticket.county, ticket.location, ticket.description, ticket.status) == (
+        "驿城区",
+        "解放路和文化路口",
+        "整个没了",
+        "受理",
+    )
     assert {"event": "slot", "name": "last_ticket_id", "value": number, "timestamp": None} in events
     assert {"event": "slot", "name": "manhole_location", "value": None, "timestamp": None} in events
 
@@ -109,16 +121,18 @@ async def test_status_by_number_and_by_last_ticket(
     assert dispatcher.messages[0]["response"] == "utter_ticket_status"
     assert dispatcher.messages[0]["status"] == "受理" and dispatcher.messages[0]["number"] == ticket.number
     mine = CollectingDispatcher()
-    await ActionTicketStatus().run(mine, make_tracker(intent="check_ticket_status", text="我的工单到哪了",
-                                                      sender_id="r-9"), domain)
+    await ActionTicketStatus().run(
+        mine, make_tracker(intent="check_ticket_status", text="我的工单到哪了", sender_id="r-9"), domain
+    )
     assert mine.messages[0]["number"] == ticket.number
 
 
 async def test_unknown_ticket_and_no_number(
     kb_url: str, dispatcher: CollectingDispatcher, domain: dict, make_tracker: Callable[..., Tracker]
 ) -> None:
-    await ActionTicketStatus().run(dispatcher, make_tracker(intent="check_ticket_status",
-                                                            text="JG-20200101-9999"), domain)
+    await ActionTicketStatus().run(
+        dispatcher, make_tracker(intent="check_ticket_status", text="JG-20200101-9999"), domain
+    )
     assert dispatcher.messages[0]["response"] == "utter_ticket_not_found"
     asked = CollectingDispatcher()
     await ActionTicketStatus().run(asked, make_tracker(intent="check_ticket_status", text="工单呢"), domain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -85,13 +86,39 @@ def test_handoff_gives_12345(servers: Servers) -> None:
 
 @pytest.mark.parametrize(
     "message",
-    ["", "   ", "社保卡" * 1700, "😀😀😀", "<script>alert(1)</script>", "'; DROP TABLE tickets; --",
-     "410102199001011234", "\u0000\u200b"],
+    [
+        "",
+        "   ",
+        "社保卡" * 1700,
+        "😀😀😀",
+        "<script>alert(1)</script>",
+        "'; DROP TABLE tickets; --",
+        "410102199001011234",
+        "\u0000\u200b",
+    ],
+    ids=["empty", "spaces", "5100-chars", "emoji", "html", "sql", "id-like", "control"],
 )
 def test_bad_input_gets_a_polite_reply_never_a_500(servers: Servers, message: str) -> None:
-    response = requests.post(f"{servers.rasa_url}/webhooks/rest/webhook",
-                             json={"sender": sender(), "message": message}, timeout=60)
+    response = requests.post(
+        f"{servers.rasa_url}/webhooks/rest/webhook", json={"sender": sender(), "message": message}, timeout=60
+    )
     assert response.status_code == 200
     replies = response.json()
     assert isinstance(replies, list)
     assert replies and all(r.get("text") for r in replies)
+
+
+def test_personal_numbers_never_reach_the_tracker(servers: Servers) -> None:
+    resident = sender()
+    servers.say(resident, "我的身份证号410102199001011234，电话138 1234 5678，社保卡丢了")
+    tracker = requests.get(
+        f"{servers.rasa_url}/conversations/{resident}/tracker", params={"token": servers.token}, timeout=10
+    ).json()
+    dump = json.dumps(tracker, ensure_ascii=False)
+    assert "410102199001011234" not in dump and "1234 5678" not in dump
+    assert "[身份证号]" in dump and "[手机号]" in dump
+
+
+def test_rasa_api_needs_the_token(servers: Servers) -> None:
+    response = requests.get(f"{servers.rasa_url}/conversations/someone/tracker", timeout=10)
+    assert response.status_code == 401

@@ -54,8 +54,11 @@ def test_the_real_kb_loads_and_covers_every_topic_intent(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'kb.sqlite3'}"
     loaded = build(url)
     intents = {entry["intent"] for entry in loaded.entries}
-    documented = {line.split("|")[1].strip() for line in (KB_DIR.parent / "docs/intents.md").read_text().splitlines()
-                  if line.startswith("| ask_") or line.startswith("| report_")}
+    documented = {
+        line.split("|")[1].strip()
+        for line in (KB_DIR.parent / "docs/intents.md").read_text().splitlines()
+        if line.startswith("| ask_") or line.startswith("| report_")
+    }
     assert documented <= intents
     with new_session(url) as session:
         assert session.scalar(select(Entry).where(Entry.id == "sscard-apply")).office_id == "hrss"

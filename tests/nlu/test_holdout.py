@@ -32,8 +32,11 @@ def test_holdout_covers_every_topic_intent_with_ten_examples() -> None:
     counts: dict[str, int] = {}
     for _, intent in load_examples(HOLDOUT):
         counts[intent] = counts.get(intent, 0) + 1
-    topics = {line.split("|")[1].strip() for line in (ROOT / "docs/intents.md").read_text().splitlines()
-              if line.startswith(("| ask_", "| report_"))}
+    topics = {
+        line.split("|")[1].strip()
+        for line in (ROOT / "docs/intents.md").read_text().splitlines()
+        if line.startswith(("| ask_", "| report_"))
+    }
     assert {t: counts.get(t, 0) for t in topics if counts.get(t, 0) < 10} == {}
 
 
@@ -47,5 +50,6 @@ def test_out_of_scope_recall(report: Report) -> None:
 
 def test_few_misroutes(report: Report) -> None:
     """A confident wrong office is the worst answer: at most 2% of the hold-out."""
-    assert report.misroute_rate <= 0.02, [e for e in report.errors if e["predicted"] not in {"nlu_fallback",
-                                                                                               "out_of_scope"}]
+    assert report.misroute_rate <= 0.02, [
+        e for e in report.errors if e["predicted"] not in {"nlu_fallback", "out_of_scope"}
+    ]

@@ -24,7 +24,7 @@ kb: $(STAMP) ## build the knowledge base (checks every quote) and the jieba dict
 train: kb ## train the model (skipped when data, config and domain are unchanged)
 	$(PY) -m bot train
 
-run: train ## build, train if needed, start action server :5055 and Rasa :5005 (Ctrl-C stops all)
+run: train ## build, train if needed, start actions :5055, Rasa :5005 and the chat page :8000 (Ctrl-C stops all)
 	$(PY) -m bot run
 
 validate: kb ## rasa data validate

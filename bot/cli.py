@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="intent accuracy, out-of-scope recall and misroutes")
     evaluate.add_argument("--file", default="tests/nlu_holdout.yml", help="NLU YAML never used for training")
     evaluate.add_argument("--model", default=None, help="model file (default: newest in models/)")
+    from bot.users import register  # `user add NAME --role …`: console accounts
+
+    register(commands, COMMANDS)
+    from bot.purge import register as register_purge  # `purge --older-than 180d`: old conversations
+
+    register_purge(commands, COMMANDS)
     return root
 
 

@@ -83,3 +83,18 @@ def wechat_settings() -> WeChatSettings:
         redis_url=os.environ.get("REDIS_URL", ""),
         reply_timeout=float(os.environ.get("WECHAT_REPLY_TIMEOUT") or "4"),
     )
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """BOT_ADMIN_USER / BOT_ADMIN_PASSWORD: a supervisor account created or updated when the web app starts."""
+
+    user: str
+    password: str
+
+
+def admin_settings() -> AdminSettings:
+    """Both unset (the default) means no account is touched; no password has a default."""
+    return AdminSettings(
+        user=os.environ.get("BOT_ADMIN_USER", "").strip(), password=os.environ.get("BOT_ADMIN_PASSWORD", "")
+    )

@@ -1,4 +1,4 @@
-"""`make run`: the action server and Rasa as child processes; Ctrl-C stops both cleanly."""
+"""`make run`: the action server, Rasa and the web chat page as child processes; Ctrl-C stops all cleanly."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from bot.config import ROOT, VAR_DIR, settings
+from bot.config import ROOT, VAR_DIR, settings, web_settings
 from bot.training import latest_model
 
 
@@ -51,6 +51,8 @@ def commands(model: Path) -> list[list[str]]:
             "--credentials",
             "credentials.yml",
         ],
+        # The chat page (:8000) reads RASA_URL and RASA_TOKEN from the environment serve() passes it.
+        [sys.executable, "-m", "bot.web"],
     ]
 
 
@@ -71,8 +73,14 @@ def serve() -> int:
     if model is None:
         print("No trained model in models/: run `make train` first.", file=sys.stderr)
         return 1
-    # Both servers listen on localhost only; the action server reads SANIC_HOST.
-    env = {**os.environ, "SANIC_HOST": "127.0.0.1"}
+    # Every server listens on localhost only; the action server reads SANIC_HOST. The web app calls Rasa's API
+    # with the same token and URL Rasa was started with.
+    env = {
+        **os.environ,
+        "SANIC_HOST": "127.0.0.1",
+        "RASA_TOKEN": rasa_token(),
+        "RASA_URL": settings().rasa_url,
+    }
     processes = [subprocess.Popen(command, cwd=ROOT, env=env) for command in commands(model)]
     stopping = False
 
@@ -82,7 +90,10 @@ def serve() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    print(f"Rasa http://127.0.0.1:{settings().rasa_port}  actions :{settings().action_port}  (Ctrl-C stops)")
+    print(
+        f"Chat page http://127.0.0.1:{web_settings().port}/  Rasa http://127.0.0.1:{settings().rasa_port}  "
+        f"actions :{settings().action_port}  (Ctrl-C stops all)"
+    )
     while not stopping and all(p.poll() is None for p in processes):
         time.sleep(0.5)
     _stop(processes)

@@ -130,7 +130,10 @@ def servers(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     build(database_url)
     action_port, rasa_port = free_port(), free_port()
     endpoints = work / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
+        f'tracker_store:\n  type: bot.tracker_store.MaskingSQLTrackerStore\n  url: "{database_url}"\n'
+    )
     token = "test-token-" + os.urandom(8).hex()
     env = {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"}
     logs = {name: work / f"{name}.log" for name in ("actions", "rasa")}

@@ -1,0 +1,31 @@
+"""`python -m bot.web`: the chat page on 127.0.0.1:$WEB_PORT (8000), talking to Rasa at $RASA_URL."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from bot.config import settings, web_settings
+from bot.serve import rasa_token
+from bot.web.app import create_app
+from bot.web.sessions import secret_key
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.web", description="驻马店市民助手 — 居民聊天页面")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: localhost only)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: WEB_PORT or 8000)")
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("bot")  # Sanic configures its own loggers; ours go to stderr beside them
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    app = create_app(settings().rasa_url, rasa_token(), secret_key())
+    app.run(host=args.host, port=args.port or web_settings().port, access_log=False, motd=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,374 @@
+"""WeChat channel fixtures: an independent WeChat-side client, a fake WeChat API, real Rasa servers with WECHAT_*.
+
+The client signs and encrypts the way WeChat's servers do, written from the spec with hashlib and the
+cryptography library, sharing no code with bot/channels.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import defusedxml.ElementTree as ET
+import pytest
+import requests
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from bot.config import ROOT
+from kb.build import build
+from tests.conftest import _wait_for, free_port
+
+TOKEN = "zmd-test-token-" + secrets.token_hex(4)
+APP_ID = "wx2c2769f8efd9abc2"
+APP_SECRET = "test-app-secret"
+AES_KEY = base64.b64encode(secrets.token_bytes(32)).decode()[:43]  # 43 characters, as the console generates
+
+
+# --- the WeChat side, from the spec ------------------------------------------------------------------------------
+
+
+def wechat_sign(*parts: str) -> str:
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()  # noqa: S324 - WeChat's algorithm
+
+
+def _key(encoding_aes_key: str) -> bytes:
+    return base64.b64decode(encoding_aes_key + "=")
+
+
+def wechat_encrypt(plain: bytes, encoding_aes_key: str = AES_KEY, app_id: str = APP_ID) -> str:
+    key = _key(encoding_aes_key)
+    data = os.urandom(16) + struct.pack(">I", len(plain)) + plain + app_id.encode()
+    pad = 32 - len(data) % 32
+    data += bytes([pad]) * pad
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return base64.b64encode(encryptor.update(data) + encryptor.finalize()).decode()
+
+
+def wechat_decrypt(encrypted: str, encoding_aes_key: str = AES_KEY) -> tuple[bytes, bytes]:
+    """(message, app_id) from an Encrypt value."""
+    key = _key(encoding_aes_key)
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+    data = decryptor.update(base64.b64decode(encrypted)) + decryptor.finalize()
+    data = data[: -data[-1]]
+    length = struct.unpack(">I", data[16:20])[0]
+    return data[20 : 20 + length], data[20 + length :]
+
+
+def text_xml(openid: str, content: str, msg_id: str | None = None, create_time: int | None = None) -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[gh_zmd]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{create_time or int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id or new_msg_id()}</MsgId></xml>"
+    )
+
+
+def event_xml(openid: str, event: str, key: str = "") -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[gh_zmd]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{key}]]></EventKey></xml>"
+    )
+
+
+def new_msg_id() -> str:
+    return str(secrets.randbelow(10**18) + 10**18)
+
+
+def new_openid() -> str:
+    return "oZmd" + uuid.uuid4().hex[:24]
+
+
+def _field(xml: str, name: str) -> str:
+    """A field of a message we are about to send (a regex: hostile test bodies must not be parsed here)."""
+    found = re.search(rf"<{name}>(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?</{name}>", xml)
+    return found.group(1) if found else ""
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+    content: str = ""  # the text of the (decrypted) reply, "" for `success`
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class WeChatClient:
+    """Posts to the webhook as WeChat does: plaintext (`raw`), compatible or safe (`aes`) mode."""
+
+    url: str
+    token: str = TOKEN
+    aes_key: str = AES_KEY
+    app_id: str = APP_ID
+
+    def signed_params(self, timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        nonce = nonce or str(secrets.randbelow(10**10))
+        return {"signature": wechat_sign(self.token, ts, nonce), "timestamp": ts, "nonce": nonce}
+
+    def verify(self, echostr: str, **overrides: str) -> requests.Response:
+        params = {**self.signed_params(), "echostr": echostr, **overrides}
+        return requests.get(self.url, params=params, timeout=10)
+
+    def post(
+        self,
+        xml: str,
+        mode: str = "aes",
+        params: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> Reply:
+        params = dict(params or self.signed_params())
+        openid = _field(xml, "FromUserName")
+        params["openid"] = openid
+        if mode == "raw":
+            body = xml.encode()
+        else:
+            encrypted = wechat_encrypt(xml.encode(), self.aes_key, self.app_id)
+            to_user = _field(xml, "ToUserName")
+            if mode == "compat":  # 兼容模式: the plaintext fields and Encrypt side by side
+                body = xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>").encode()
+            else:
+                body = (
+                    f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName>"
+                    f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+                ).encode()
+            params["encrypt_type"] = "aes"
+            params["msg_signature"] = wechat_sign(self.token, params["timestamp"], params["nonce"], encrypted)
+        response = requests.post(self.url, params=params, data=body, timeout=timeout)
+        return self.read(response, mode)
+
+    def read(self, response: requests.Response, mode: str) -> Reply:
+        reply = Reply(response.status_code, response.text)
+        if response.status_code != 200 or response.text in ("", "success"):
+            return reply
+        root = ET.fromstring(response.content)
+        if mode != "raw":
+            encrypted = root.findtext("Encrypt") or ""
+            expected = wechat_sign(
+                self.token, root.findtext("TimeStamp") or "", root.findtext("Nonce") or "", encrypted
+            )
+            assert root.findtext("MsgSignature") == expected, "reply msg_signature does not verify"
+            plain, app_id = wechat_decrypt(encrypted, self.aes_key)
+            assert app_id == self.app_id.encode()
+            root = ET.fromstring(plain)
+        reply.fields = {child.tag: child.text or "" for child in root}
+        reply.content = reply.fields.get("Content", "")
+        return reply
+
+
+# --- a fake api.weixin.qq.com -------------------------------------------------------------------------------------
+
+
+class FakeWeChatAPI:
+    """Records calls to /cgi-bin/token and /cgi-bin/message/custom/send."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.tokens_issued = 0
+        self.send_errors: list[int] = []  # errcodes to answer the next sends with
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _json(self, data: dict[str, Any]) -> None:
+                body = json.dumps(data).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                with api.lock:
+                    api.calls.append({"path": url.path, "query": query})
+                    if url.path == "/cgi-bin/token" and query.get("secret") == APP_SECRET:
+                        api.tokens_issued += 1
+                        self._json({"access_token": f"ACCESS-{api.tokens_issued}", "expires_in": 7200})
+                    else:
+                        self._json({"errcode": 40125, "errmsg": "invalid appsecret"})
+
+            def do_POST(self) -> None:
+                url = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with api.lock:
+                    api.calls.append({"path": url.path, "query": query, "json": json.loads(raw), "raw": raw})
+                    errcode = api.send_errors.pop(0) if api.send_errors else 0
+                self._json({"errcode": errcode, "errmsg": "ok" if errcode == 0 else "error"})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def sends(self, openid: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                c
+                for c in self.calls
+                if c["path"] == "/cgi-bin/message/custom/send" and (openid is None or c["json"]["touser"] == openid)
+            ]
+
+    def wait_for_sends(self, openid: str, count: int = 1, timeout: float = 60) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sends = self.sends(openid)
+            if len(sends) >= count:
+                return sends
+            time.sleep(0.2)
+        return self.sends(openid)
+
+
+@pytest.fixture(scope="session")
+def fake_api() -> Iterator[FakeWeChatAPI]:
+    api = FakeWeChatAPI()
+    api.thread.start()
+    yield api
+    api.server.shutdown()
+
+
+@pytest.fixture
+def fresh_api() -> Iterator[FakeWeChatAPI]:
+    """A fake API of one's own (for the delivery client's unit tests)."""
+    api = FakeWeChatAPI()
+    api.thread.start()
+    yield api
+    api.server.shutdown()
+
+
+# --- real servers -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WeChatServers:
+    rasa_url: str
+    token: str  # Rasa's HTTP API token
+
+    @property
+    def webhook(self) -> str:
+        return f"{self.rasa_url}/webhooks/wechat/webhook"
+
+    def client(self) -> WeChatClient:
+        return WeChatClient(self.webhook)
+
+    def user_turns(self, sender: str) -> list[str]:
+        """The texts of the user events in Rasa's tracker for `sender`."""
+        response = requests.get(
+            f"{self.rasa_url}/conversations/{sender}/tracker", params={"token": self.token}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        return [event.get("text", "") for event in response.json()["events"] if event["event"] == "user"]
+
+
+class _Processes:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+        log = self.work / f"{name}.log"
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        self.running.append(process)
+        return process, log
+
+    def stop(self) -> None:
+        for process in self.running:
+            process.terminate()
+        for process in self.running:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="session")
+def _wechat_stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory, fake_api: FakeWeChatAPI) -> Iterator[Any]:
+    """One action server and a factory for Rasa servers with given WECHAT_* settings (started on first use)."""
+    work = tmp_path_factory.mktemp("wechat-servers")
+    database_url = f"sqlite:///{work / 'assistant.sqlite3'}"
+    build(database_url)
+    action_port = free_port()
+    endpoints = work / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("WECHAT_") and k != "REDIS_URL"}
+    base_env.update({"DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"})
+    processes = _Processes(work)
+    command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]
+    actions, log = processes.start("actions", command, base_env)
+    started: dict[str, WeChatServers] = {}
+
+    def rasa(name: str, wechat_env: dict[str, str]) -> WeChatServers:
+        if name in started:
+            return started[name]
+        if not started:
+            _wait_for(f"http://127.0.0.1:{action_port}/health", actions, 60, log)
+        port, token = free_port(), "rasa-" + secrets.token_hex(8)
+        command = [
+            sys.executable, "-m", "rasa", "run", "--model", str(model_path), "--enable-api", "--auth-token", token,
+            "--interface", "127.0.0.1", "--port", str(port), "--endpoints", str(endpoints),
+            "--credentials", str(ROOT / "credentials.yml"),
+        ]  # fmt: skip
+        process, rasa_log = processes.start(f"rasa-{name}", command, {**base_env, **wechat_env})
+        _wait_for(f"http://127.0.0.1:{port}/status?token={token}", process, 180, rasa_log)
+        started[name] = WeChatServers(f"http://127.0.0.1:{port}", token)
+        return started[name]
+
+    try:
+        yield rasa
+    finally:
+        processes.stop()
+        shutil.copytree(work, ROOT / "var" / "test-wechat-servers", dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def wechat(_wechat_stack: Any, fake_api: FakeWeChatAPI) -> WeChatServers:
+    """Rasa in safe mode (EncodingAESKey set), 客服消息 enabled against the fake API.
+
+    The reply budget is raised from 4 s so that passive answers stay passive on a busy 2-core test machine;
+    `slow_wechat` covers the other side of the budget.
+    """
+    env = {
+        "WECHAT_REPLY_TIMEOUT": "15",
+        "WECHAT_TOKEN": TOKEN,
+        "WECHAT_APPID": APP_ID,
+        "WECHAT_AES_KEY": AES_KEY,
+        "WECHAT_APPSECRET": APP_SECRET,
+        "WECHAT_API_BASE": fake_api.base,
+    }
+    servers: WeChatServers = _wechat_stack("safe", env)
+    return servers
+
+
+@pytest.fixture(scope="session")
+def slow_wechat(_wechat_stack: Any, fake_api: FakeWeChatAPI) -> WeChatServers:
+    """Rasa in plaintext mode whose reply budget (WECHAT_REPLY_TIMEOUT) no turn can meet: every answer goes late."""
+    env = {
+        "WECHAT_TOKEN": TOKEN,
+        "WECHAT_APPID": APP_ID,
+        "WECHAT_APPSECRET": APP_SECRET,
+        "WECHAT_API_BASE": fake_api.base,
+        "WECHAT_REPLY_TIMEOUT": "0.001",
+    }
+    servers: WeChatServers = _wechat_stack("slow", env)
+    return servers

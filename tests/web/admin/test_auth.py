@@ -1,0 +1,218 @@
+"""Console log-in: every route guarded, passwords, lock-out, CSRF, sessions, accounts from the CLI and env."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import update
+
+from bot.config import ROOT
+from bot.web.admin.auth import SESSION_COOKIE, ensure_admin_from_env
+from bot.web.app import create_app
+from kb import accounts
+from kb.accounts import ConsoleSession, ConsoleUser
+from tests.web.admin.conftest import ADMIN_PASSWORD, ADMIN_USER, Console
+
+SAMPLE_PARAMS = {"number": "JG-20260101-0001"}
+PUBLIC = {"login_form", "login"}
+
+
+def admin_routes() -> list[tuple[str, str]]:
+    """(method, path) of every console route in the app's router, parameters filled in."""
+    app = create_app("http://127.0.0.1:9", "token", "x" * 32)
+    found = []
+    for route in app.router.routes:
+        if not route.path.startswith("admin") or route.name.rsplit(".", 1)[-1] in PUBLIC:
+            continue
+        path = "/" + re.sub(r"<(\w+)(:[^>]*)?>", lambda m: SAMPLE_PARAMS[m.group(1)], route.path)
+        found.extend((method, path) for method in sorted(route.methods) if method != "HEAD")
+    return found
+
+
+def test_the_router_has_the_console_routes() -> None:
+    routes = set(admin_routes())
+    assert {("GET", "/admin"), ("GET", "/admin/tickets"), ("POST", "/admin/logout")} <= routes
+    assert ("POST", "/admin/tickets/JG-20260101-0001/status") in routes
+    assert ("GET", "/admin/api/tickets/JG-20260101-0001") in routes
+
+
+@pytest.mark.parametrize("cookie", [None, "forged-token", ""])
+@pytest.mark.parametrize(("method", "path"), admin_routes())
+def test_every_console_route_needs_a_login(console: Console, method: str, path: str, cookie: str | None) -> None:
+    cookies = {SESSION_COOKIE: cookie} if cookie is not None else None
+    response = requests.request(method, console.url + path, cookies=cookies, allow_redirects=False, timeout=15)
+    if path.startswith("/admin/api/"):
+        assert response.status_code == 401, response.text
+        assert response.json()["code"] == "login_required"
+    else:
+        assert response.status_code == 302, response.text
+        assert response.headers["Location"] == "/admin/login"
+
+
+def test_login_page_is_a_chinese_form(console: Console) -> None:
+    response = requests.get(f"{console.url}/admin/login", timeout=15)
+    assert response.status_code == 200
+    assert "用户名" in response.text and "密码" in response.text and 'name="csrf"' in response.text
+
+
+def test_login_sets_a_strict_httponly_session_cookie(console: Console) -> None:
+    client = requests.Session()
+    response = console.post_login(client, ADMIN_USER, ADMIN_PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
+    set_cookie = [c for c in response.raw.headers.getlist("Set-Cookie") if c.startswith(SESSION_COOKIE + "=")]
+    assert len(set_cookie) == 1, response.headers
+    assert "HttpOnly" in set_cookie[0] and "SameSite=Strict" in set_cookie[0] and "Path=/admin" in set_cookie[0]
+    assert "Secure" not in set_cookie[0]  # plain http here; https requests get Secure
+    home = client.get(f"{console.url}/admin/", timeout=15)
+    assert home.status_code == 200 and f"{ADMIN_USER}（主管）" in home.text and "/admin/tickets" in home.text
+
+
+@pytest.mark.parametrize("who", ["wrong-password", "unknown-user"])
+def test_a_wrong_login_is_refused(console: Console, who: str) -> None:
+    name = console.user() if who == "wrong-password" else "nobody-" + os.urandom(3).hex()
+    client = requests.Session()
+    response = console.post_login(client, name, "not-the-password")
+    assert response.status_code == 401
+    assert "用户名或密码不正确" in response.text
+    assert SESSION_COOKIE not in client.cookies
+    assert client.get(f"{console.url}/admin/", allow_redirects=False, timeout=15).status_code == 302
+
+
+def test_five_failures_lock_the_account_for_15_minutes(console: Console) -> None:
+    name = console.user(password="right-password-1")
+    client = requests.Session()
+    statuses = [console.post_login(client, name, f"wrong-{i}").status_code for i in range(4)]
+    assert statuses == [401] * 4
+    fifth = console.post_login(client, name, "wrong-5")
+    assert fifth.status_code == 429 and "锁定15分钟" in fifth.text
+    right = console.post_login(client, name, "right-password-1")  # even the right password waits
+    assert right.status_code == 429 and "锁定15分钟" in right.text and SESSION_COOKIE not in client.cookies
+    user = accounts.get_user(name, url=console.database_url)
+    assert user is not None and user.locked_until is not None
+    lock = user.locked_until - accounts.utcnow()
+    assert timedelta(minutes=14) < lock <= timedelta(minutes=15)
+    with accounts.db(console.database_url) as session, session.begin():  # the 15 minutes pass
+        session.execute(update(ConsoleUser).where(ConsoleUser.name == name).values(locked_until=accounts.utcnow()))
+    assert console.post_login(client, name, "right-password-1").status_code == 302
+
+
+def test_a_success_resets_the_failure_count(console: Console) -> None:
+    name = console.user(password="right-password-1")
+    for i in range(4):
+        assert console.post_login(requests.Session(), name, f"wrong-{i}").status_code == 401
+    console.logged_in(name, "right-password-1")
+    for i in range(4):
+        assert console.post_login(requests.Session(), name, f"wrong-{i}").status_code == 401
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong-token"])
+def test_a_post_without_the_session_csrf_token_is_refused(console: Console, admin: requests.Session, token) -> None:
+    ticket = console.ticket()
+    data = {"status": "处理中", "note": "已派人", "expected": "受理"}
+    if token is not None:
+        data["csrf"] = token
+    response = admin.post(f"{console.url}/admin/tickets/{ticket.number}/status", data=data, timeout=15)
+    assert response.status_code == 403 and "CSRF" in response.text
+    logout = admin.post(f"{console.url}/admin/logout", data={"csrf": token or ""}, allow_redirects=False, timeout=15)
+    assert logout.status_code == 403
+    from kb.query import get_ticket
+
+    assert get_ticket(ticket.number, url=console.database_url).status == "受理"
+    assert admin.get(f"{console.url}/admin/", allow_redirects=False, timeout=15).status_code == 200
+
+
+def test_another_sessions_csrf_token_is_refused(console: Console, admin: requests.Session) -> None:
+    other = console.csrf_of(console.logged_in())
+    response = admin.post(f"{console.url}/admin/logout", data={"csrf": other}, allow_redirects=False, timeout=15)
+    assert response.status_code == 403
+
+
+def test_login_needs_the_forms_csrf_token(console: Console) -> None:
+    client = requests.Session()
+    console.login_form(client)
+    data = {"name": ADMIN_USER, "password": ADMIN_PASSWORD, "csrf": "made-up"}
+    response = client.post(f"{console.url}/admin/login", data=data, allow_redirects=False, timeout=15)
+    assert response.status_code == 403 and SESSION_COOKIE not in client.cookies
+
+
+def test_logout_ends_the_session(console: Console, admin: requests.Session) -> None:
+    token = admin.cookies[SESSION_COOKIE]
+    csrf = console.csrf_of(admin)
+    response = admin.post(f"{console.url}/admin/logout", data={"csrf": csrf}, allow_redirects=False, timeout=15)
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/login"
+    again = requests.get(f"{console.url}/admin/", cookies={SESSION_COOKIE: token}, allow_redirects=False, timeout=15)
+    assert again.status_code == 302
+
+
+def test_a_session_expires_after_8_idle_hours(console: Console, admin: requests.Session) -> None:
+    assert admin.get(f"{console.url}/admin/", allow_redirects=False, timeout=15).status_code == 200
+    with accounts.db(console.database_url) as session, session.begin():
+        session.execute(update(ConsoleSession).values(last_seen=accounts.utcnow() - timedelta(hours=8, minutes=1)))
+    assert admin.get(f"{console.url}/admin/", allow_redirects=False, timeout=15).status_code == 302
+
+
+def test_only_scrypt_hashes_are_stored(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    accounts.save_user("a1", "staff", "same-password", url=url)
+    accounts.save_user("a2", "staff", "same-password", url=url)
+    hashes = [accounts.get_user(name, url=url).password_hash for name in ("a1", "a2")]
+    assert all(h.startswith("scrypt$16384$8$1$") and "same-password" not in h for h in hashes)
+    assert hashes[0] != hashes[1]  # random salt
+    assert accounts.verify_password("same-password", hashes[0])
+    assert not accounts.verify_password("same-passwore", hashes[0])
+    assert b"same-password" not in (tmp_path / "db.sqlite3").read_bytes()
+
+
+def run_cli(url: str, *args: str, stdin: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": url}
+    command = [sys.executable, "-m", "bot", "user", "add", *args]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def test_user_add_from_the_command_line(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    first = run_cli(url, "wang", "--role", "supervisor", stdin="first-password\n")
+    assert first.returncode == 0, first.stderr
+    assert "created supervisor wang" in first.stdout
+    user = accounts.get_user("wang", url=url)
+    assert user is not None and user.role == "supervisor"
+    assert accounts.verify_password("first-password", user.password_hash)
+    second = run_cli(url, "wang", "--role", "staff", stdin="second-password\n")
+    assert second.returncode == 0 and "updated staff wang" in second.stdout
+    user = accounts.get_user("wang", url=url)
+    assert user.role == "staff" and accounts.verify_password("second-password", user.password_hash)
+    short = run_cli(url, "li", "--role", "staff", stdin="short\n")
+    assert short.returncode == 2 and "至少" in short.stderr and accounts.get_user("li", url=url) is None
+    assert run_cli(url, "li", "--role", "boss", stdin="long-enough-1\n").returncode == 2
+
+
+def test_bot_admin_env_creates_then_updates_a_supervisor(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("BOT_ADMIN_USER", "zhang")
+    monkeypatch.setenv("BOT_ADMIN_PASSWORD", "first-password")
+    ensure_admin_from_env()
+    user = accounts.get_user("zhang", url=url)
+    assert user is not None and user.role == "supervisor"
+    assert accounts.verify_password("first-password", user.password_hash)
+    accounts.save_user("zhang", "staff", "other-password", url=url)
+    monkeypatch.setenv("BOT_ADMIN_PASSWORD", "second-password")
+    ensure_admin_from_env()
+    user = accounts.get_user("zhang", url=url)
+    assert user.role == "supervisor" and accounts.verify_password("second-password", user.password_hash)
+    assert not accounts.verify_password("first-password", user.password_hash)
+    monkeypatch.delenv("BOT_ADMIN_PASSWORD")
+    with pytest.raises(accounts.AccountError):
+        ensure_admin_from_env()
+
+
+def test_the_app_created_the_env_supervisor_at_start(console: Console) -> None:
+    user = accounts.get_user(ADMIN_USER, url=console.database_url)
+    assert user is not None and user.role == "supervisor"
+    assert accounts.verify_password(ADMIN_PASSWORD, user.password_hash)

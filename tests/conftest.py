@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -98,11 +99,9 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float, log: Path) ->
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early; log:\n{log.read_text()[-3000:]}")
-        try:
+        with contextlib.suppress(requests.ConnectionError):  # not listening yet
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
         time.sleep(0.5)
     raise RuntimeError(f"{url} not ready after {timeout}s; log:\n{log.read_text()[-3000:]}")
 

@@ -223,7 +223,8 @@ def create_app(rasa_url: str, rasa_token: str, secret: str) -> Sanic:
 
     @app.on_response
     async def finish(request: Request, response: HTTPResponse) -> None:
-        _security_headers(response, frame_ancestors)
+        # The chat page may be framed by the city's site; the console never.
+        _security_headers(response, "'none'" if request.path.startswith("/admin") else frame_ancestors)
         session = getattr(request.ctx, "session", None)
         if isinstance(session, Session):
             response.headers["Cache-Control"] = "no-store"

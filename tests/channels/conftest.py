@@ -188,7 +188,7 @@ class FakeWeChatAPI:
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
-                pass
+                """Keep the test output free of the fake API's access log."""
 
             def _json(self, data: dict[str, Any]) -> None:
                 body = json.dumps(data).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -72,11 +73,9 @@ def _start_web(rasa_url: str, token: str, secret: str, log: Path) -> tuple[subpr
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"web app exited early; log:\n{log.read_text()[-3000:]}")
-        try:
+        with contextlib.suppress(requests.ConnectionError):  # not listening yet
             if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return process, url
-        except requests.ConnectionError:
-            pass
         time.sleep(0.3)
     process.kill()
     raise RuntimeError(f"web app not ready; log:\n{log.read_text()[-3000:]}")

@@ -216,3 +216,8 @@ def test_the_app_created_the_env_supervisor_at_start(console: Console) -> None:
     user = accounts.get_user(ADMIN_USER, url=console.database_url)
     assert user is not None and user.role == "supervisor"
     assert accounts.verify_password(ADMIN_PASSWORD, user.password_hash)
+
+
+def test_console_pages_can_never_be_framed(console: Console) -> None:
+    response = requests.get(f"{console.url}/admin/login", timeout=15)
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

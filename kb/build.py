@@ -81,6 +81,11 @@ def _check_fact(where: str, fact: Any, texts: dict[str, str], problems: list[str
         problems.append(f"{where}: quote not found verbatim in source '{fact['source']}': «{fact['quote']}»")
 
 
+def join_lines(text: str) -> str:
+    """A folded YAML answer gets spaces at its line breaks; Chinese needs none next to a Chinese character."""
+    return re.sub(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])", "", text.strip())
+
+
 def _resident_text(entry: dict[str, Any]) -> str:
     parts = [str(entry.get(name) or "") for name in TEXT_FIELDS]
     for name in ("steps", "bring", "safety", "figures"):
@@ -153,7 +158,7 @@ def _entry_row(entry: dict[str, Any]) -> Entry:
         office_id=entry["office"],
         title=entry["title"],
         question=entry["question"],
-        answer=str(entry["answer"]).strip(),
+        answer=join_lines(str(entry["answer"])),
         where=entry.get("where"),
         contact=entry.get("contact"),
         how_long=entry.get("how_long"),

@@ -115,3 +115,11 @@ def test_cli_reports_problems_as_a_message_not_a_traceback(kb_copy: Path, capsys
     assert main(["kb", "build", "--kb-dir", str(kb_copy)]) == 1
     err = capsys.readouterr().err
     assert "KB build failed" in err and "kb/entries/test.yml" in err and "Traceback" not in err
+
+
+def test_folded_chinese_lines_are_joined_without_spaces() -> None:
+    from kb.build import join_lines
+
+    assert join_lines("到全市银行网点，\n信息采集、制卡 一站式") == "到全市银行网点，信息采集、制卡一站式"
+    assert join_lines("scan the QR code 扫码") == "scan the QR code扫码"
+    assert join_lines("call 12345 now") == "call 12345 now"

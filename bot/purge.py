@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 from bot.config import settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
     from sqlalchemy.sql import Select
 
 AGE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$", re.IGNORECASE)
@@ -51,6 +52,22 @@ def _stale_senders(cutoff: float, among: Sequence[str] | None = None) -> Select:
     return query.having(sa.func.max(events.c.timestamp) < cutoff)
 
 
+def _forget_in_console_log(connection: Connection, senders: Sequence[str]) -> None:
+    """The console's summaries of purged conversations go too (kept only for senders with events left)."""
+    import sqlalchemy as sa
+
+    from bot.conversations.models import Conversation, Message
+
+    if not sa.inspect(connection).has_table(Conversation.__tablename__):
+        return
+    events = sa.table("events", sa.column("sender_id"))
+    for start in range(0, len(senders), CHUNK):
+        chunk = senders[start : start + CHUNK]
+        for table in (Message.__table__, Conversation.__table__):
+            has_events = sa.exists().where(events.c.sender_id == table.c.sender_id)
+            connection.execute(sa.delete(table).where(table.c.sender_id.in_(chunk), ~has_events))
+
+
 def purge(database_url: str, older_than: timedelta, now: float | None = None) -> PurgeResult:
     """Delete every conversation whose newest event is older than `older_than` (before `now`, default: now)."""
     import sqlalchemy as sa
@@ -71,6 +88,7 @@ def purge(database_url: str, older_than: timedelta, now: float | None = None) ->
                 # Re-checked inside the DELETE: a resident who wrote again meanwhile keeps the conversation.
                 stale = _stale_senders(cutoff, senders[start : start + CHUNK])
                 deleted += connection.execute(sa.delete(events).where(events.c.sender_id.in_(stale))).rowcount
+            _forget_in_console_log(connection, senders)
     finally:
         engine.dispose()
     return PurgeResult(conversations=len(senders), events=deleted)

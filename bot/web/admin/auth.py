@@ -20,6 +20,7 @@ from sanic.response import HTTPResponse, redirect
 from sanic.response import json as sanic_json
 
 from bot.config import admin_settings
+from bot.web.admin.pages import ROLE_LABELS as ROLE_NAMES
 from bot.web.admin.pages import csrf_field, esc, message, page
 from kb import accounts
 from kb.query import CITY_TZ
@@ -62,6 +63,16 @@ def forbidden(request: Request) -> HTTPResponse:
     if request.path.startswith("/admin/api/"):
         return sanic_json({"error": TEXTS["expired"], "code": "csrf"}, status=403, ensure_ascii=False)
     return page("请求被拒绝", message(TEXTS["expired"]) + '<p><a href="/admin/">返回首页</a></p>', status=403)
+
+
+def not_allowed(request: Request, *roles: str) -> HTTPResponse | None:
+    """None when the logged-in account has one of `roles`; else a 403 (page or JSON) that says who may."""
+    if request.ctx.login.account.role in roles:
+        return None
+    text = "您的账号没有权限访问此页面（需要：" + "、".join(ROLE_NAMES.get(role, role) for role in roles) + "）。"
+    if request.path.startswith("/admin/api/"):
+        return sanic_json({"error": text, "code": "forbidden"}, status=403, ensure_ascii=False)
+    return page("没有权限", message(text) + '<p><a href="/admin/">返回首页</a></p>', status=403)
 
 
 def _login_required(request: Request) -> HTTPResponse:

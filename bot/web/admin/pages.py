@@ -16,6 +16,11 @@ from sanic.response import HTTPResponse, html
 from kb.accounts import Account
 
 KIND_LABELS = {"manhole": "井盖报修"}
+# The console's menu: (path, label, roles that see it). Each console module adds its own line here.
+NAV_LINKS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("/admin/", "首页", ("supervisor", "staff")),
+    ("/admin/tickets", "工单", ("supervisor", "staff")),
+]
 ROLE_LABELS = {"supervisor": "主管", "staff": "工作人员"}
 
 
@@ -74,7 +79,8 @@ def _header(account: Account | None, csrf: str) -> str:
         f'<form method="post" action="/admin/logout" class="logout">{csrf_field(csrf)}<button>退出登录</button></form>'
     )
     role = ROLE_LABELS.get(account.role, account.role)
-    nav = f"<nav>{link('/admin/', '首页')} {link('/admin/tickets', '工单')}</nav>"
+    items = " ".join(link(path, label) for path, label, roles in NAV_LINKS if account.role in roles)
+    nav = f"<nav>{items}</nav>"
     return f'<header>{nav}<span class="who">{esc(account.name)}（{esc(role)}）</span>{logout}</header>'
 
 

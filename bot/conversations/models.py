@@ -9,7 +9,22 @@ import hashlib
 import logging
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Index, Integer, String, Text, exc, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    exc,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import declarative_base
 
@@ -59,11 +74,11 @@ class Conversation(Base):
     tags = Column(Text, nullable=False, default="")  # ",tag1,tag2," so one tag is found with LIKE '%,tag,%'
     reviewed_by = Column(String(100))
     reviewed_at = Column(DateTime)
-    key = Column(String(16), default=_key_default)  # conversation_key(sender_id), filled on insert
+    conv_key = Column(String(16), default=_key_default)  # conversation_key(sender_id): the id in console URLs
 
     __table_args__ = (
         Index("ix_log_conv_started", "started_at"),
-        Index("ix_log_conv_key", "key"),
+        Index("ix_log_conv_key", "conv_key"),
         Index("ix_log_conv_flagged_started", "flagged", "started_at"),
         Index("ix_log_conv_channel_started", "channel", "started_at"),
         Index("ix_log_conv_fallbacks_started", "fallbacks", "started_at"),
@@ -105,22 +120,67 @@ class Message(Base):
     )
 
 
-# Full-text search over resident messages (`LIKE '%…%'`) on PostgreSQL: a trigram index when pg_trgm is there.
-TRGM_INDEX = "CREATE INDEX IF NOT EXISTS ix_log_msg_text_trgm ON log_messages USING gin (text gin_trgm_ops)"
+# On PostgreSQL, trigram indexes (when pg_trgm is there) for the list's `LIKE '%…%'` filters: words in resident
+# messages, an intent in a conversation's topics (the expression is the one queries.py compares), a tag.
+TRGM_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ix_log_msg_text_trgm ON log_messages USING gin (text gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_log_conv_topics_trgm ON log_conversations"
+    " USING gin (((',' || topics) || ',') gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_log_conv_tags_trgm ON log_conversations USING gin (tags gin_trgm_ops)",
+)
+
+
+# Searching one or two Chinese characters gets no help from trigrams; on PostgreSQL the words' character pairs are
+# looked up in a GIN index of each message's pairs (built-in array operators, no extension), then LIKE confirms.
+BIGRAMS_FUNCTION = """
+CREATE OR REPLACE FUNCTION log_bigrams(value text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT lower(substr(value, i, 2))), '{}')
+  FROM generate_series(1, char_length(value) - 1) AS i
+$$"""
+BIGRAMS_INDEX = "CREATE INDEX IF NOT EXISTS ix_log_msg_text_bigrams ON log_messages USING gin (log_bigrams(text))"
+
+
+def ensure_bigram_index(engine: Engine) -> None:
+    try:
+        with engine.begin() as connection:
+            if connection.scalar(text("SELECT to_regprocedure('log_bigrams(text)')")) is None:
+                connection.execute(text(BIGRAMS_FUNCTION))
+            connection.execute(text(BIGRAMS_INDEX))
+    except exc.DBAPIError as error:
+        logger.warning("No character-pair index for conversation search (%s); short searches scan.", error.orig)
 
 
 def ensure_search_index(engine: Engine) -> None:
-    """PostgreSQL only: create pg_trgm (if allowed) and the trigram index; without them search scans (slower)."""
+    """PostgreSQL only: create pg_trgm (if allowed) and the trigram indexes; without them those filters scan."""
     if engine.dialect.name != "postgresql":
         return
+    ensure_bigram_index(engine)
     try:
         with engine.begin() as connection:
             connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-            connection.execute(text(TRGM_INDEX))
+            for statement in TRGM_INDEXES:
+                connection.execute(text(statement))
     except exc.DBAPIError as error:
         logger.warning("No trigram index for conversation search (pg_trgm unavailable: %s); LIKE scans.", error.orig)
 
 
+def _add_conversation_keys(engine: Engine) -> None:
+    """A `log_conversations` made before `conv_key` existed: add the column, fill it, create its indexes."""
+    if "conv_key" in {column["name"] for column in inspect(engine).get_columns("log_conversations")}:
+        return
+    table = Conversation.__table__
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE log_conversations ADD COLUMN conv_key VARCHAR(16)"))
+        senders = list(connection.scalars(select(table.c.sender_id)))
+        if senders:
+            update = table.update().where(table.c.sender_id == bindparam("b_sender"))
+            rows = [{"b_sender": sender, "b_key": conversation_key(sender)} for sender in senders]
+            connection.execute(update.values(conv_key=bindparam("b_key")), rows)
+    for index in table.indexes:
+        index.create(engine, checkfirst=True)
+
+
 def ensure_tables(engine: Engine) -> None:
     Base.metadata.create_all(engine)
+    _add_conversation_keys(engine)
     ensure_search_index(engine)

@@ -11,6 +11,10 @@ import time
 from pathlib import Path
 from types import FrameType
 
+import sqlalchemy as sa
+import sqlalchemy.exc
+from sqlalchemy.engine import make_url
+
 from bot.config import ROOT, VAR_DIR, settings, web_settings
 from bot.training import latest_model
 
@@ -26,6 +30,34 @@ def rasa_token() -> str:
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def database_problem(url: str | None = None) -> str | None:
+    """None when DATABASE_URL answers `SELECT 1`; else what is wrong, naming DATABASE_URL (password hidden)."""
+    url = url or settings().database_url
+    try:
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            connect_args: dict[str, int] = {}
+        else:
+            connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+        engine = sa.create_engine(parsed, future=True, connect_args=connect_args)
+        try:
+            with engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        finally:
+            engine.dispose()
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, OSError) as error:
+        where = locals().get("shown") or "(not a database URL)"
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        return (
+            f"Cannot reach the database DATABASE_URL = {where}: {reason}. Start that database or set DATABASE_URL "
+            "to a reachable one (e.g. postgresql://user:password@host:5432/dbname or sqlite:///var/assistant.sqlite3)."
+        )
+    return None
 
 
 def commands(model: Path) -> list[list[str]]:
@@ -56,6 +88,13 @@ def commands(model: Path) -> list[list[str]]:
     ]
 
 
+def environment() -> dict[str, str]:
+    """The children's environment. Every server listens on localhost only (the action server reads SANIC_HOST;
+    Rasa gets --interface, the web app its --host default). The web app calls Rasa's API with the same token and
+    URL Rasa was started with."""
+    return {**os.environ, "SANIC_HOST": "127.0.0.1", "RASA_TOKEN": rasa_token(), "RASA_URL": settings().rasa_url}
+
+
 def _stop(processes: list[subprocess.Popen]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -73,14 +112,11 @@ def serve() -> int:
     if model is None:
         print("No trained model in models/: run `make train` first.", file=sys.stderr)
         return 1
-    # Every server listens on localhost only; the action server reads SANIC_HOST. The web app calls Rasa's API
-    # with the same token and URL Rasa was started with.
-    env = {
-        **os.environ,
-        "SANIC_HOST": "127.0.0.1",
-        "RASA_TOKEN": rasa_token(),
-        "RASA_URL": settings().rasa_url,
-    }
+    problem = database_problem()
+    if problem:  # the action server, Rasa and the web app all need it: stop before starting any of them
+        print(problem, file=sys.stderr)
+        return 1
+    env = environment()
     processes = [subprocess.Popen(command, cwd=ROOT, env=env) for command in commands(model)]
     stopping = False
 

@@ -24,10 +24,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels import faults
 from bot.channels import wechat_protocol as protocol
 from bot.channels.wechat_dedup import Deduplicator, make_store
 from bot.channels.wechat_delivery import CustomerServiceClient, DeliveryError, hash_openid
-from bot.config import WeChatSettings, wechat_settings
+from bot.config import WeChatSettings, limit_settings, wechat_settings
+from bot.limits import RateLimiter
 from bot.privacy import mask
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 NON_TEXT_PROMPT = "抱歉，我暂时看不懂图片、视频和文件。请直接打字告诉我您想办的事，比如“社保卡咋办”“井盖坏了”。"
 # Shown when the turn fails; the same wording as `utter_service_unavailable` in domain.yml.
 SERVICE_ERROR = "抱歉，系统暂时出了点问题，请稍后再试；着急的话请拨打12345政务服务便民热线。"
+# Shown when one resident sends more than RATE_LIMIT_MESSAGES per window; `utter_rate_limited` in domain.yml wins.
+RATE_LIMITED = "您发送得太快了，请稍后再试。"
 WELCOME_PAYLOAD = "/greet"  # a new follower gets Rasa's greeting, whose buttons are the topic menu
 INTENT_KEY = re.compile(r"^[a-z_]+$")  # a menu CLICK's EventKey is an intent name
 MAX_INPUT_CHARS = 600
@@ -142,6 +146,8 @@ class WeChatInput(InputChannel):
         self._dedup: Deduplicator | None = None
         self._client: CustomerServiceClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._limiter: RateLimiter | None = None
+        self._agent: Any = None
 
     # --- lazily built helpers (nothing at import or construction time) ---
 
@@ -150,6 +156,13 @@ class WeChatInput(InputChannel):
         if self._dedup is None:
             self._dedup = Deduplicator(make_store(self.settings.redis_url))
         return self._dedup
+
+    @property
+    def limiter(self) -> RateLimiter:
+        if self._limiter is None:
+            config = limit_settings()
+            self._limiter = RateLimiter(config.rate_limit_messages, config.rate_limit_window, config.redis_url)
+        return self._limiter
 
     @property
     def client(self) -> CustomerServiceClient | None:
@@ -163,6 +176,7 @@ class WeChatInput(InputChannel):
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         module = inspect.getmodule(self)
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", module.__name__ if module else None)
+        faults.register_listeners(webhook)  # request size cap; action-server faults become an apology
 
         @webhook.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
@@ -170,6 +184,8 @@ class WeChatInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            faults.prepare(request)
+            self._agent = getattr(request.app.ctx, "agent", None)
             return await self._guarded(self._receive(request, on_new_message))
 
         return webhook
@@ -261,6 +277,11 @@ class WeChatInput(InputChannel):
         if not await self.dedup.claim(key):
             outcome = await self.dedup.wait(key, min(self.settings.reply_timeout, RETRY_WAIT))
             return outcome.text if outcome.state == "done" else ""
+        decision = await self.limiter.check("wechat:" + inbound.from_user)  # a retry of a message is not counted
+        if not decision.allowed:
+            text = faults.domain_text(self._agent, "utter_rate_limited", RATE_LIMITED)
+            await self.dedup.finish(key, text)
+            return text
         text = await self._rasa_text(inbound, step)
         return await self._run_turn(inbound, step, text, on_new_message)
 
@@ -300,7 +321,7 @@ class WeChatInput(InputChannel):
             task.result()
         except Exception:  # the resident still gets an answer; the traceback goes to the log, not their text
             logger.exception("wechat turn failed for user %s", hash_openid(inbound.from_user))
-            return [SERVICE_ERROR]
+            return [faults.domain_text(self._agent, faults.UNAVAILABLE, SERVICE_ERROR)]
         text, payloads = protocol.render_bot_messages(collector.messages)
         if payloads:
             await self.dedup.remember_buttons(inbound.from_user, payloads)

@@ -33,7 +33,7 @@ TIMESTAMP_WINDOW = 300  # seconds a signed request stays acceptable
 PKCS7_BLOCK = 32  # WeChat pads to 32 bytes, not AES's 16
 SUCCESS = "success"  # the reply that means "nothing to say" (WeChat neither retries nor shows anything)
 
-_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # and lone surrogates
 _SENTENCE_END = "。！？!?；;…\n"
 _CLAUSE_END = "，,、：: "
 
@@ -273,7 +273,7 @@ def split_text(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
     """Pieces of at most `limit` UTF-8 bytes, cut after a sentence end where possible, else a clause, else
     anywhere between characters."""
     pieces: list[str] = []
-    rest = text.strip()
+    rest = text.encode("utf-8", "replace").decode("utf-8").strip()  # a lone surrogate becomes "?"
     while _utf8_len(rest) > limit:
         end = _cut(rest, limit)
         pieces.append(rest[:end].strip())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from bot.config import settings, web_settings
-from bot.serve import rasa_token
+from bot.serve import database_problem, rasa_token
 from bot.web.app import create_app
 from bot.web.sessions import secret_key
 
@@ -22,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    problem = database_problem()  # the console's accounts and tickets live in DATABASE_URL
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     app = create_app(settings().rasa_url, rasa_token(), secret_key())
     app.run(host=args.host, port=args.port or web_settings().port, access_log=False, motd=False)
     return 0

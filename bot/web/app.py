@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -29,7 +30,8 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, file
 from sanic.response import json as sanic_json
 
-from bot.config import ROOT, web_settings
+from bot.config import ROOT, limit_settings, web_settings
+from bot.limits import RateLimiter
 from bot.web.sessions import COOKIE_MAX_AGE, COOKIE_NAME, Session, SessionSigner
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ ERRORS: Dict[str, str] = {
     "too_large": "您发送的内容太多了，请精简后再发送。",
     "not_found": "抱歉，没有找到这个页面。",
     "method": "抱歉，不支持这样访问。",
+    "rate_limited": "您发送得太快了，请稍后再试。",  # utter_rate_limited in domain.yml wins
 }
 THANKS = "谢谢您的反馈！"
 # Used only if domain.yml cannot be read; the same sentence as utter_service_unavailable there.
@@ -58,19 +61,36 @@ UNAVAILABLE_FALLBACK = "抱歉，系统暂时出了点问题，请稍后再试�
 _app_numbers = itertools.count(1)
 
 
-@lru_cache(maxsize=1)
-def unavailable_message() -> str:
-    """`utter_service_unavailable` from domain.yml: what to say (with the 12345 hotline) when Rasa is down."""
+@lru_cache(maxsize=8)
+def domain_text(name: str, fallback: str) -> str:
+    """The first text of response `name` in domain.yml, or `fallback` if it cannot be read."""
     try:
         domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
-        return str(domain["responses"]["utter_service_unavailable"][0]["text"])
+        return str(domain["responses"][name][0]["text"])
     except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError) as error:
-        logger.warning("domain.yml has no usable utter_service_unavailable (%s); using the built-in text", error)
-        return UNAVAILABLE_FALLBACK
+        logger.warning("domain.yml has no usable %s (%s); using the built-in text", name, error)
+        return fallback
+
+
+def unavailable_message() -> str:
+    """`utter_service_unavailable` from domain.yml: what to say (with the 12345 hotline) when Rasa is down."""
+    return domain_text("utter_service_unavailable", UNAVAILABLE_FALLBACK)
+
+
+def rate_limited_message() -> str:
+    return domain_text("utter_rate_limited", ERRORS["rate_limited"])
 
 
 class RasaUnavailable(Exception):
     """Rasa did not answer (down, timed out, or replied with an error status)."""
+
+
+class RateLimited(Exception):
+    """Too many messages from one conversation or one client address (here or in Rasa's REST channel)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limited; retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 class RasaClient:
@@ -103,6 +123,8 @@ class RasaClient:
             async with self._session.request(
                 method, self._base_url + path, json=body, params=params, timeout=timeout
             ) as response:
+                if response.status == 429:
+                    raise RateLimited(int(response.headers.get("Retry-After", "1") or 1))
                 if response.status != 200:
                     raise RasaUnavailable(f"{method} {path}: HTTP {response.status}")
                 return await response.json(content_type=None)
@@ -162,15 +184,38 @@ def _error(key: str, status: int = 400) -> HTTPResponse:
     return _json({"error": ERRORS[key], "code": key}, status=status)
 
 
-def _json_body(request: Request) -> Dict[str, Any] | None:
-    """The request's JSON object, or None (wrong content type, bad JSON, not an object)."""
-    if not (request.content_type or "").startswith("application/json"):
+def parse_json_object(content_type: str, body: bytes) -> Dict[str, Any] | None:
+    """A JSON object from a request body, or None (wrong content type, not UTF-8, bad JSON, not an object)."""
+    if not content_type.startswith("application/json"):
         return None
     try:
-        body = request.json
-    except SanicException:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    return body if isinstance(body, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def message_text(content_type: str, body: bytes) -> tuple[str, str]:
+    """(text, "") for a message the page may send to Rasa, else ("", error key of ERRORS)."""
+    data = parse_json_object(content_type, body)
+    if data is None or not isinstance(data.get("message", ""), str):
+        return "", "bad_request"
+    text = str(data.get("message", "")).strip()
+    if not text:
+        return "", "empty"
+    if len(text) > MAX_MESSAGE_CHARS:
+        return "", "too_long"
+    return text, ""
+
+
+def _json_body(request: Request) -> Dict[str, Any] | None:
+    """The request's JSON object, or None (wrong content type, bad JSON, not an object)."""
+    return parse_json_object(request.content_type or "", request.body or b"")
+
+
+def client_address(request: Request) -> str:
+    """The client's address: from X-Forwarded-For / Forwarded only when a trusted proxy is configured."""
+    return str(request.remote_addr or request.ip or "unknown")
 
 
 def _security_headers(response: HTTPResponse, frame_ancestors: str) -> None:
@@ -204,6 +249,15 @@ def create_app(rasa_url: str, rasa_token: str, secret: str) -> Sanic:
     app = Sanic(f"zmd_web_{next(_app_numbers)}")
     app.config.REQUEST_MAX_SIZE = 64 * 1024
     app.config.FALLBACK_ERROR_FORMAT = "json"
+    limits = limit_settings()
+    # Behind a reverse proxy (TLS): trust its X-Forwarded-Proto / -For, so cookies get `Secure` and rate limits
+    # see the resident's address. Without this configuration the headers are ignored (anyone could forge them).
+    if limits.proxies_count > 0:
+        app.config.PROXIES_COUNT = limits.proxies_count
+    if limits.forwarded_secret:
+        app.config.FORWARDED_SECRET = limits.forwarded_secret
+    per_session = RateLimiter(limits.rate_limit_messages, limits.rate_limit_window, limits.redis_url, "web:")
+    per_address = RateLimiter(limits.rate_limit_ip_messages, limits.rate_limit_window, limits.redis_url, "webip:")
     signer = SessionSigner(secret)
     frame_ancestors = web_settings().frame_ancestors
 
@@ -245,15 +299,14 @@ def create_app(rasa_url: str, rasa_token: str, secret: str) -> Sanic:
 
     @app.post("/api/message")
     async def message(request: Request) -> HTTPResponse:
-        body = _json_body(request)
-        if body is None or not isinstance(body.get("message", ""), str):
-            return _error("bad_request")
-        text = str(body.get("message", "")).strip()
-        if not text:
-            return _error("empty")
-        if len(text) > MAX_MESSAGE_CHARS:
-            return _error("too_long")
-        replies = await app.ctx.rasa.send(request.ctx.session.id, text)
+        text, problem = message_text(request.content_type or "", request.body or b"")
+        if problem:
+            return _error(problem)
+        session: Session = request.ctx.session
+        for decision in (await per_address.check(client_address(request)), await per_session.check(session.id)):
+            if not decision.allowed:
+                raise RateLimited(decision.retry_after)
+        replies = await app.ctx.rasa.send(session.id, text)
         return _json({"messages": reply_messages(replies)})
 
     @app.get("/api/history")
@@ -275,6 +328,13 @@ def create_app(rasa_url: str, rasa_token: str, secret: str) -> Sanic:
             return _error("no_answer")
         await app.ctx.rasa.append(session.id, feedback_event(str(rating), index))
         return _json({"ok": True, "message": THANKS})
+
+    @app.exception(RateLimited)
+    async def rate_limited(request: Request, error: Exception) -> HTTPResponse:
+        retry_after = error.retry_after if isinstance(error, RateLimited) else 1
+        response = _json({"error": rate_limited_message(), "code": "rate_limited"}, status=429)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception(RasaUnavailable)
     async def rasa_unavailable(request: Request, error: Exception) -> HTTPResponse:

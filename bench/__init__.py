@@ -1,0 +1,1 @@
+"""`make bench`: our stack against stock Rasa on this machine (bench/run.py)."""

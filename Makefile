@@ -6,7 +6,7 @@ RASA := $(VENV)/bin/rasa
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint types validate train kb holdout clean lock browser
+.PHONY: help run test lint types validate train kb holdout clean lock browser run-cluster nginx bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,8 +40,17 @@ types: $(STAMP) ## mypy
 holdout: train ## NLU accuracy, out-of-scope recall and misroutes on the hold-out file
 	$(PY) -m bot evaluate
 
-test: lint types validate train browser ## the whole suite (bootstraps .venv, builds, trains once)
+test: lint types validate train browser nginx ## the whole suite (bootstraps .venv, builds, trains once)
 	$(PY) -m pytest
+
+run-cluster: train nginx ## PostgreSQL + Redis, two Rasa instances behind nginx on :5005, actions, chat page (docs/deploy.md)
+	$(PY) -m bot cluster
+
+nginx: ## Debian's nginx for run-cluster and the cluster tests, installed only if missing
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update && apt-get install -y nginx-light)
+
+bench: train ## benchmarks, ours against stock Rasa: prints a table, writes bench/results.json and bench/latency.png
+	$(PY) -m bench.run
 
 browser: ## Debian's Chromium (and a Chinese font) for the browser tests, installed only if missing
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)

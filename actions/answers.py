@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions.render import answer_text, template, topic_buttons
-from kb import query
+from kb import faq, query
 
 logger = logging.getLogger(__name__)
 HOTLINE_INTENT = "ask_human"  # the KB entry `hotline` answers this intent with the 12345 facts
@@ -21,6 +21,11 @@ HOTLINE_INTENT = "ask_human"  # the KB entry `hotline` answers this intent with 
 def intent_of(tracker: Tracker) -> str:
     """The classified intent itself (nlu_fallback included; rasa-sdk's helper skips it)."""
     return str((tracker.latest_message.get("intent") or {}).get("name") or "")
+
+
+def topic_of(tracker: Tracker) -> str:
+    """The KB intent to answer: a staff FAQ's retrieval intent (faq/f0001) when the ResponseSelector chose one."""
+    return faq.topic_intent(tracker.latest_message.get("intent") or {})
 
 
 def _hotline(dispatcher: CollectingDispatcher) -> None:
@@ -38,12 +43,12 @@ class ActionAnswerTopic(Action):
         return "action_answer_topic"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[str, Any]]:
-        intent = intent_of(tracker)
+        intent = topic_of(tracker)
         try:
             answer = query.answer_for_intent(intent)
             related = query.answers_by_id(answer.related) if answer else []
         except SQLAlchemyError:
-            logger.exception("KB unreachable while answering intent %s", intent)
+            logger.exception("KB unreachable (check DATABASE_URL) while answering intent %s", intent)
             dispatcher.utter_message(response=_offline_response(intent))
             return []
         if answer is None:

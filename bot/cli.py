@@ -76,6 +76,15 @@ def parser() -> argparse.ArgumentParser:
     from bot.purge import register as register_purge  # `purge --older-than 180d`: old conversations
 
     register_purge(commands, COMMANDS)
+    from bot.conversations.generate import register as register_logs  # `logs generate|index|reindex`
+
+    register_logs(commands, COMMANDS)
+    from bot.faq_cli import register as register_faq  # `faq import|export|list…`, `retrain`, `rollback`
+
+    register_faq(commands, COMMANDS)
+    from bot.cluster import register as register_cluster  # `cluster`: make run-cluster (docs/deploy.md)
+
+    register_cluster(commands, COMMANDS)
     return root
 
 

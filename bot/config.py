@@ -23,6 +23,11 @@ class Settings:
     jieba_dir: Path
 
 
+def alerts_path() -> Path:
+    """ALERTS_FILE: supervisors' alerts that must work without the database (bot/alerts.py); var/alerts.jsonl."""
+    return Path(os.environ.get("ALERTS_FILE") or VAR_DIR / "alerts.jsonl")
+
+
 def _default_database_url() -> str:
     return f"sqlite:///{VAR_DIR / 'assistant.sqlite3'}"
 
@@ -97,4 +102,47 @@ def admin_settings() -> AdminSettings:
     """Both unset (the default) means no account is touched; no password has a default."""
     return AdminSettings(
         user=os.environ.get("BOT_ADMIN_USER", "").strip(), password=os.environ.get("BOT_ADMIN_PASSWORD", "")
+    )
+
+
+def reviewed_nlu_path() -> Path:
+    """REVIEWED_NLU_PATH: the NLU file the misunderstood inbox writes labels to (default data/nlu/reviewed.yml).
+
+    Retraining reads everything under data/, so labels there are trained on; tests point it at a temporary folder.
+    """
+    return Path(os.environ.get("REVIEWED_NLU_PATH") or ROOT / "data" / "nlu" / "reviewed.yml")
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Bad input and faults (bot/limits.py, bot/channels/faults.py); see docs/security.md.
+
+    RATE_LIMIT_MESSAGES messages per RATE_LIMIT_WINDOW seconds per sender (0 turns the limit off; benchmarks that
+    send hundreds of turns from one sender set it to 0), RATE_LIMIT_IP_MESSAGES per window per client address on the
+    chat page, shared through REDIS_URL when it is set. REQUEST_MAX_BYTES caps every request body to Rasa's server.
+    ACTION_TIMEOUT: seconds a call to the action server may take before the resident gets the apology.
+    WEB_PROXIES_COUNT / WEB_FORWARDED_SECRET: trust X-Forwarded-* (or Forwarded) from that many reverse proxies.
+    """
+
+    rate_limit_messages: int
+    rate_limit_ip_messages: int
+    rate_limit_window: float
+    request_max_bytes: int
+    action_timeout: float
+    redis_url: str
+    proxies_count: int
+    forwarded_secret: str
+
+
+def limit_settings() -> LimitSettings:
+    """Defaults: 30 messages a minute per sender, 300 per client address, 1 MiB bodies, 5-second action calls."""
+    return LimitSettings(
+        rate_limit_messages=int(os.environ.get("RATE_LIMIT_MESSAGES") or "30"),
+        rate_limit_ip_messages=int(os.environ.get("RATE_LIMIT_IP_MESSAGES") or "300"),
+        rate_limit_window=float(os.environ.get("RATE_LIMIT_WINDOW") or "60"),
+        request_max_bytes=int(os.environ.get("REQUEST_MAX_BYTES") or str(1024 * 1024)),
+        action_timeout=float(os.environ.get("ACTION_TIMEOUT") or "5"),
+        redis_url=os.environ.get("REDIS_URL", ""),
+        proxies_count=int(os.environ.get("WEB_PROXIES_COUNT") or "0"),
+        forwarded_secret=os.environ.get("WEB_FORWARDED_SECRET", ""),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import declarative_base, relationship
 
 Base: Any = declarative_base()  # typed Any: SQLAlchemy 1.4 ships no mypy-friendly declarative base
@@ -94,3 +94,44 @@ class Followup(Base):
     sender_id = Column(String(128), nullable=False, index=True)
     reason = Column(String(50), nullable=False)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class Faq(Base):
+    """A staff FAQ: its KB entry (origin staff, intent ``faq/<key>``) plus what training and provenance need.
+
+    A table of its own (not columns on ``kb_entries``) so databases built before FAQs existed need no migration.
+    """
+
+    __tablename__ = "kb_faqs"
+    key = Column(String(40), primary_key=True)  # f0001: the retrieval intent is faq/<key>, stable across edits
+    entry_id = Column(String(100), ForeignKey("kb_entries.id"), nullable=False, unique=True)
+    paraphrases = Column(JSON, nullable=False, default=list)
+    source_note = Column(Text)  # where staff took the answer from (a notice, a phone call with the office)
+    enabled = Column(Boolean, nullable=False, default=True)
+    author = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    updated_by = Column(Text, nullable=False)
+    updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+    entry = relationship(Entry)
+
+
+class AuditEvent(Base):
+    """Who changed which FAQ or answer, who trained, which model went live, and when (UTC)."""
+
+    __tablename__ = "audit_log"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
+    actor = Column(Text, nullable=False)
+    action = Column(String(40), nullable=False)
+    target = Column(Text, nullable=False, default="")
+    detail = Column(JSON, nullable=False, default=dict)
+
+
+class JiebaTerm(Base):
+    """A domain term staff added to the jieba dictionary (written to var/jieba/staff_terms.txt for training)."""
+
+    __tablename__ = "kb_jieba_terms"
+    term = Column(String(40), primary_key=True)
+    added_by = Column(Text, nullable=False)
+    added_at = Column(DateTime, nullable=False, default=datetime.utcnow)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.text import to_simplified
-from kb.models import Entry, Followup, Office, Ticket
+from kb.models import Entry, Faq, Followup, Office, Ticket
 from kb.session import new_session
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
@@ -68,7 +68,8 @@ def _to_answer(entry: Entry, office: Office) -> TopicAnswer:
 
 
 def _select_answers():  # type: ignore[no-untyped-def]
-    return select(Entry, Office).join(Office, Entry.office_id == Office.id)
+    disabled_faqs = select(Faq.entry_id).where(Faq.enabled.is_(False))  # a disabled staff FAQ is not answered
+    return select(Entry, Office).join(Office, Entry.office_id == Office.id).where(Entry.id.not_in(disabled_faqs))
 
 
 def answer_for_intent(intent: str, url: str | None = None) -> TopicAnswer | None:

@@ -51,7 +51,10 @@ def test_every_topic_intent_has_an_entry_and_a_rule(domain: dict[str, Any]) -> N
 
 
 def test_every_response_is_used_by_a_rule_story_form_or_action(domain: dict[str, Any]) -> None:
-    used = " ".join(p.read_text(encoding="utf-8") for p in [*ROOT.glob("data/**/*.yml"), *ROOT.glob("actions/**/*.py")])
+    used = " ".join(
+        p.read_text(encoding="utf-8")
+        for p in [*ROOT.glob("data/**/*.yml"), *ROOT.glob("actions/**/*.py"), *ROOT.glob("bot/**/*.py")]
+    )
     asked = {f"utter_ask_{slot}" for spec in domain["forms"].values() for slot in spec["required_slots"]}
     unused = {name for name in domain["responses"] if name not in used and name not in asked}
     assert unused == set()

@@ -19,6 +19,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, redirect
 from sanic.response import json as sanic_json
 
+from bot.alerts import record_alert, resolve_alert
 from bot.config import admin_settings
 from bot.web.admin.pages import ROLE_LABELS as ROLE_NAMES
 from bot.web.admin.pages import csrf_field, esc, message, page
@@ -75,6 +76,16 @@ def not_allowed(request: Request, *roles: str) -> HTTPResponse | None:
     return page("没有权限", message(text) + '<p><a href="/admin/">返回首页</a></p>', status=403)
 
 
+def database_unavailable(request: Request, error: Exception) -> HTTPResponse:
+    """The console's database is unreachable: a 503 that says so (and an alert), never a 500 or a traceback."""
+    logger.error("console: database unavailable on %s %s: %s", request.method, request.path, error)
+    record_alert("console_db", "管理后台无法访问数据库（DATABASE_URL），请检查数据库服务；恢复后页面自动可用。")
+    text = "数据库暂时无法访问，请稍后刷新重试；如持续出现请联系系统管理员检查数据库服务（DATABASE_URL）。"
+    if request.path.startswith("/admin/api/"):
+        return sanic_json({"error": text, "code": "database_unavailable"}, status=503, ensure_ascii=False)
+    return page("服务暂不可用", message(text), status=503)
+
+
 def _login_required(request: Request) -> HTTPResponse:
     if request.path.startswith("/admin/api/"):
         return sanic_json({"error": TEXTS["login_required"], "code": "login_required"}, status=401, ensure_ascii=False)
@@ -89,6 +100,7 @@ async def guard(request: Request) -> HTTPResponse | None:
     if login is None:
         return _login_required(request)
     request.ctx.login = login
+    resolve_alert("console_db", "管理后台已能访问数据库。")
     if request.method not in ("GET", "HEAD", "OPTIONS") and not same_token(sent_csrf(request), login.csrf_token):
         logger.warning("CSRF check failed for %s %s", request.method, request.path)
         return forbidden(request)

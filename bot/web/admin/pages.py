@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from sanic.response import HTTPResponse, html
 
+from bot.alerts import active_alerts
 from kb.accounts import Account
 
 KIND_LABELS = {"manhole": "井盖报修"}
@@ -20,6 +21,12 @@ KIND_LABELS = {"manhole": "井盖报修"}
 NAV_LINKS: list[tuple[str, str, tuple[str, ...]]] = [
     ("/admin/", "首页", ("supervisor", "staff")),
     ("/admin/tickets", "工单", ("supervisor", "staff")),
+    ("/admin/faqs", "FAQ", ("supervisor", "staff")),
+    ("/admin/jieba", "分词词典", ("supervisor", "staff")),
+    ("/admin/models", "训练与上线", ("supervisor", "staff")),
+    ("/admin/conversations", "会话记录", ("supervisor",)),
+    ("/admin/stats", "统计", ("supervisor",)),
+    ("/admin/inbox", "待标注消息", ("supervisor", "staff")),
 ]
 ROLE_LABELS = {"supervisor": "主管", "staff": "工作人员"}
 
@@ -84,8 +91,18 @@ def _header(account: Account | None, csrf: str) -> str:
     return f'<header>{nav}<span class="who">{esc(account.name)}（{esc(role)}）</span>{logout}</header>'
 
 
+def alerts_banner() -> str:
+    """Open alerts (e.g. the conversation database is down) on top of every console page, for supervisors to act."""
+    items = "".join(
+        f"<li>{esc(alert.text)}（{esc(when(datetime.fromtimestamp(alert.last_at)))}，共 {alert.count} 次）</li>"
+        for alert in active_alerts()
+    )
+    return f'<section class="alerts" role="alert"><h2>系统告警</h2><ul>{items}</ul></section>' if items else ""
+
+
 def page(title: str, body: str, account: Account | None = None, csrf: str = "", status: int = 200) -> HTTPResponse:
     """A whole console page; `body` is HTML built with the helpers above."""
+    body = alerts_banner() + body
     document = (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

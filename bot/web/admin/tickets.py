@@ -16,6 +16,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, redirect
 from sanic.response import json as sanic_json
 
+from bot.conversations.models import conversation_key
 from bot.web.admin.pages import (
     KIND_LABELS,
     csrf_field,
@@ -103,7 +104,7 @@ def _status_form(ticket: Ticket, csrf: str, note: str = "") -> str:
     )
 
 
-def _details(ticket: Ticket) -> str:
+def _details(ticket: Ticket, log_reader: bool = False) -> str:
     office = office_of(ticket.office_id)
     rows = {
         "类型": kind_label(ticket.kind),
@@ -116,15 +117,18 @@ def _details(ticket: Ticket) -> str:
         "更新时间": when(ticket.updated_at),
     }
     items = "".join(f"<dt>{esc(key)}</dt><dd>{esc(value)}</dd>" for key, value in rows.items())
-    conversation = f"会话 #{short_sender(ticket.sender_id)}（会话记录查看功能将在后续版本提供）"
-    return f"<dl>{items}<dt>来源会话</dt><dd>{esc(conversation)}</dd></dl>"
+    key = conversation_key(ticket.sender_id)  # supervisors read the log; staff see only its short id
+    shown = f"会话 #{short_sender(ticket.sender_id)}"
+    conversation = link(f"/admin/conversations/{key}", shown) if log_reader else esc(shown)
+    return f"<dl>{items}<dt>来源会话</dt><dd>{conversation}</dd></dl>"
 
 
 def _detail_page(request: Request, ticket: Ticket, text: str = "", status: int = 200, note: str = "") -> HTTPResponse:
     login = request.ctx.login
     notice = message("状态已更新。", "ok") if request.args.get("changed") == "1" and not text else message(text)
+    reader = login.account.role == "supervisor"  # may open the conversation log
     body = (
-        f"{notice}{_details(ticket)}<h2>更改状态</h2>{_status_form(ticket, login.csrf_token, note)}"
+        f"{notice}{_details(ticket, reader)}<h2>更改状态</h2>{_status_form(ticket, login.csrf_token, note)}"
         f"<h2>处理记录</h2>{_history(ticket.number)}<p>{link('/admin/tickets', '← 返回工单列表')}</p>"
     )
     return page(f"工单 {ticket.number}", body, login.account, login.csrf_token, status)

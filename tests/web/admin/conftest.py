@@ -74,6 +74,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     database_url = f"sqlite:///{work / 'assistant.sqlite3'}"
     build(database_url)
     env = {"DATABASE_URL": database_url, "BOT_ADMIN_USER": ADMIN_USER, "BOT_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    env["REVIEWED_NLU_PATH"] = str(work / "reviewed.yml")  # the inbox's labels: never into the repo's data/nlu/
     secret = "console-test-secret-" + os.urandom(8).hex()
     with pytest.MonkeyPatch.context() as patch:  # _start_web passes os.environ on to the app
         for key, value in env.items():

@@ -19,7 +19,7 @@ from kb import accounts
 from kb.accounts import ConsoleSession, ConsoleUser
 from tests.web.admin.conftest import ADMIN_PASSWORD, ADMIN_USER, Console
 
-SAMPLE_PARAMS = {"number": "JG-20260101-0001"}
+SAMPLE_PARAMS = {"number": "JG-20260101-0001", "key": "0123456789abcdef"}
 PUBLIC = {"login_form", "login"}
 
 

@@ -1,0 +1,627 @@
+"""Retrain behind a quality gate, put the model live in the running Rasa server, keep five, roll back.
+
+``python -m bot retrain``:
+1. generates the FAQ training data (``data/nlu/faq_generated.yml``, ``data/rules/faq_generated.yml``), the staff
+   jieba dictionary and the examples labelled in the console's misunderstood inbox (``data/nlu/inbox_generated.yml``);
+2. flags new FAQs whose questions the live model already answers with another topic at high confidence;
+3. ``rasa data validate``;
+4. trains: ``--finetune`` from the live model when the labels, domain and config are unchanged (new examples for
+   existing intents and FAQs), a full train otherwise (Rasa's training cache reuses unchanged components);
+5. evaluates on the NLU hold-out file and on every new FAQ's question and paraphrases;
+6. refuses, saying why, if hold-out accuracy drops by more than one point or a new FAQ is not recognised;
+7. otherwise ``PUT /model`` with the server's token (Rasa loads the new model, then swaps it in: no request fails);
+   the model and its scores go into ``MODELS_DIR/registry.json``, which keeps the last five.
+
+``python -m bot rollback`` puts the previous model back. Every step is in the audit log (``kb.audit``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from bot.config import ROOT, VAR_DIR, settings
+from kb import audit, faq
+
+KEEP_MODELS = 5
+MAX_ACCURACY_DROP = 0.01  # one point of hold-out accuracy
+HOLDOUT = Path("tests/nlu_holdout.yml")
+INBOX_NLU = Path("data/nlu/inbox_generated.yml")
+REGISTRY = "registry.json"
+Progress = Callable[[str], None]
+
+
+class GateRefused(Exception):
+    """The candidate model is not good enough; `reasons` say why (in Chinese, for staff)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+class RetrainError(Exception):
+    """A step failed (validation, training, deploy); the message says which and what to do."""
+
+
+@dataclass
+class ModelRecord:
+    file: str
+    trained_at: str
+    trained_by: str
+    mode: str  # full | finetune | initial
+    labels: list[str] = field(default_factory=list)
+    inputs: str = ""  # hash of config, domain and generated responses: finetune only when unchanged
+    holdout_accuracy: float | None = None
+    in_scope_accuracy: float | None = None
+    oos_recall: float | None = None
+    misroutes: int | None = None
+    faq_recognised: int = 0
+    faq_checked: int = 0
+    status: str = "candidate"  # candidate | live | previous | refused | retired
+    deployed_at: str = ""
+
+
+@dataclass
+class Target:
+    """The running Rasa server to deploy to."""
+
+    url: str
+    token: str
+
+    @classmethod
+    def from_settings(cls) -> Target:
+        from bot.serve import rasa_token
+
+        return cls(settings().rasa_url, rasa_token())
+
+
+@dataclass
+class RetrainResult:
+    record: ModelRecord
+    deployed: bool
+    flags: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+# --- registry --------------------------------------------------------------------------------------------------
+
+
+def load_registry(models_dir: Path) -> list[ModelRecord]:
+    path = models_dir / REGISTRY
+    if not path.is_file():
+        return []
+    return [ModelRecord(**item) for item in json.loads(path.read_text(encoding="utf-8"))["models"]]
+
+
+def save_registry(models_dir: Path, records: list[ModelRecord]) -> None:
+    models_dir.mkdir(parents=True, exist_ok=True)
+    data = {"models": [asdict(record) for record in records]}
+    temporary = models_dir / f".{REGISTRY}.tmp"
+    temporary.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    temporary.replace(models_dir / REGISTRY)
+
+
+def live_record(records: list[ModelRecord]) -> ModelRecord | None:
+    return next((r for r in reversed(records) if r.status == "live"), None)
+
+
+def _prune(models_dir: Path, records: list[ModelRecord]) -> list[ModelRecord]:
+    """Keep the last KEEP_MODELS deployed models (live and previous); delete older files this registry made."""
+    deployed = [r for r in records if r.status in ("live", "previous")]
+    for old in deployed[:-KEEP_MODELS]:
+        with contextlib.suppress(FileNotFoundError):
+            Path(old.file).unlink()
+        old.status = "retired"
+    return [r for r in records if r.status != "retired"][-(KEEP_MODELS * 4) :]
+
+
+# --- training data ---------------------------------------------------------------------------------------------
+
+
+def labelled_inbox_examples(url: str | None = None) -> list[tuple[str, str]]:
+    """(text, intent) labelled in the console's misunderstood inbox; none when that table does not exist yet."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kb.session import get_engine
+
+    sql = text(
+        "SELECT text, label_intent FROM log_messages WHERE review_state = 'labelled' AND label_intent IS NOT NULL"
+    )
+    try:
+        with get_engine(url).connect() as connection:
+            return [(str(row[0]), str(row[1])) for row in connection.execute(sql)]
+    except SQLAlchemyError:
+        return []
+
+
+def _nlu_intents(root: Path) -> set[str]:
+    intents: set[str] = set()
+    for path in (root / "data" / "nlu").glob("*.yml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        intents.update(str(block["intent"]) for block in data.get("nlu") or [] if "intent" in block)
+    return intents
+
+
+def write_inbox_data(root: Path, examples: list[tuple[str, str]]) -> int:
+    """Labelled inbox messages → data/nlu/inbox_generated.yml, skipping hold-out texts and known examples."""
+    path = root / INBOX_NLU
+    path.unlink(missing_ok=True)
+    holdout = faq.held_out_texts(root)
+    known = faq.curated_examples(root)
+    intents = _nlu_intents(root)
+    by_intent: dict[str, list[str]] = {}
+    for text, intent in examples:
+        key = faq.canonical(text)
+        if intent in intents and key and key not in holdout and key not in known:
+            known[key] = (intent, str(INBOX_NLU))
+            by_intent.setdefault(intent, []).append(" ".join(text.split()))
+    if by_intent:
+        blocks = [{"intent": i, "examples": "".join(f"- {t}\n" for t in texts)} for i, texts in by_intent.items()]
+        header = faq.GENERATED_HEADER.replace("staff FAQs", "messages labelled in the misunderstood inbox")
+        path.write_text(header + faq._dump({"version": "3.1", "nlu": blocks}), encoding="utf-8")
+    return sum(len(texts) for texts in by_intent.values())
+
+
+def _holdout_examples(root: Path) -> list[tuple[str, str]]:
+    data = yaml.safe_load((root / HOLDOUT).read_text(encoding="utf-8")) if (root / HOLDOUT).is_file() else {}
+    pairs = []
+    for block in (data or {}).get("nlu") or []:
+        for line in str(block.get("examples") or "").splitlines():
+            if line.strip().startswith("- "):
+                pairs.append((line.strip()[2:].strip(), str(block.get("intent"))))
+    return pairs
+
+
+def labels_of(root: Path) -> list[str]:
+    """What the model learns to tell apart: every intent and every FAQ key."""
+    return sorted(_nlu_intents(root))
+
+
+def inputs_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("config.yml", "domain.yml", str(faq.GENERATED_RULES)):
+        path = root / name
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    generated = root / faq.GENERATED_NLU
+    if generated.is_file():
+        responses = (yaml.safe_load(generated.read_text(encoding="utf-8")) or {}).get("responses") or {}
+        digest.update(json.dumps(sorted(responses)).encode())
+    return digest.hexdigest()
+
+
+# --- steps -----------------------------------------------------------------------------------------------------
+
+
+def _rasa(args: list[str], root: Path, log: Path) -> int:
+    """Rasa in `root` (a copy of the project in tests), with this project's `bot` package importable."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    with log.open("a", encoding="utf-8") as out:
+        command = [sys.executable, "-m", "rasa", *args]
+        return subprocess.call(command, cwd=root, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def validate(root: Path, log: Path) -> None:
+    args = ["data", "validate", "--max-history", "5", "--data", "data", "--domain", "domain.yml"]
+    if _rasa([*args, "--config", "config.yml"], root, log) != 0:
+        raise RetrainError(f"训练数据校验失败（rasa data validate），详情见 {log}")
+
+
+def train(root: Path, out: Path, name: str, base: Path | None, log: Path) -> Path:
+    args = ["train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data", "--out", str(out)]
+    args += ["--fixed-model-name", name]
+    if base is not None:
+        args += ["--finetune", str(base), "--epoch-fraction", "0.5"]
+    if _rasa(args, root, log) != 0 or not (out / f"{name}.tar.gz").is_file():
+        raise RetrainError(f"训练失败，详情见 {log}")
+    return out / f"{name}.tar.gz"
+
+
+@dataclass
+class Scores:
+    accuracy: float
+    in_scope_accuracy: float
+    oos_recall: float
+    misroutes: int
+    errors: list[dict[str, str]]
+    faq_missed: dict[str, list[str]]  # FAQ key → its phrases the model did not give to it
+    faq_checked: int
+
+
+def evaluate(model: Path, root: Path, new_faqs: list[faq.FaqView], url: str | None = None) -> Scores:
+    """Hold-out accuracy and whether each new FAQ's phrases reach that FAQ, with the model loaded once."""
+    import asyncio
+
+    from bot.evaluate import score
+
+    pairs, faq_pairs = asyncio.run(_predict(model, _holdout_examples(root), new_faqs, url))
+    report = score(pairs)
+    missed: dict[str, list[str]] = {}
+    for view, phrase, predicted in faq_pairs:
+        if predicted != view.intent:
+            missed.setdefault(view.key, []).append(f"{phrase}（识别为 {predicted}）")
+    return Scores(
+        report.accuracy,
+        report.in_scope_accuracy,
+        report.oos_recall,
+        report.misroutes,
+        report.errors,
+        missed,
+        len({view.key for view, _, _ in faq_pairs}),
+    )
+
+
+async def _predict(
+    model: Path, holdout: list[tuple[str, str]], new_faqs: list[faq.FaqView], url: str | None = None
+) -> tuple[list[tuple[str, str, str]], list[tuple[faq.FaqView, str, str]]]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from rasa.core.agent import Agent
+
+    from bot.evaluate import _quiet_rasa
+
+    _quiet_rasa()
+    agent = Agent.load(str(model))
+
+    async def intent_of(text: str) -> str:
+        return faq.topic_intent((await agent.parse_message(text))["intent"], url)
+
+    pairs = [(text, expected, await intent_of(text)) for text, expected in holdout]
+    faq_pairs = [(view, p, await intent_of(p)) for view in new_faqs for p in faq._phrases_of(view)]
+    return pairs, faq_pairs
+
+
+def gate(scores: Scores, baseline: float | None) -> list[str]:
+    """Why the candidate must not go live (empty: it may)."""
+    reasons = []
+    if baseline is not None and scores.accuracy < baseline - MAX_ACCURACY_DROP:
+        reasons.append(
+            f"留出集准确率从 {baseline:.3f} 降到 {scores.accuracy:.3f}，下降超过 1 个百分点"
+            "（常见原因：新 FAQ 的问法和已有话题太像）"
+        )
+    for key, phrases in sorted(scores.faq_missed.items()):
+        reasons.append(f"新 FAQ {key} 没有被识别：{'；'.join(phrases[:5])}")
+    return reasons
+
+
+def deploy(target: Target, model: Path, timeout: float = 300) -> None:
+    """PUT /model: Rasa loads the new model beside the old one and then swaps; requests keep being answered."""
+    response = requests.put(
+        f"{target.url}/model",
+        params={"token": target.token},
+        json={"model_file": str(model.resolve())},
+        timeout=timeout,
+    )
+    if response.status_code != 204:
+        raise RetrainError(f"Rasa 服务器拒绝加载模型 {model.name}：HTTP {response.status_code} {response.text[:300]}")
+
+
+def server_parse(target: Target) -> faq.Parse:
+    def parse(text: str) -> dict[str, Any]:
+        response = requests.post(
+            f"{target.url}/model/parse", params={"token": target.token}, json={"text": text}, timeout=30
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+    return parse
+
+
+@contextlib.contextmanager
+def _single_run(models_dir: Path) -> Iterator[None]:
+    """One retrain or rollback at a time (the console button and the CLI share this lock)."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with (models_dir / ".retrain.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise RetrainError("已有一次训练或回滚正在进行，请等它结束") from error
+        yield
+
+
+# --- the whole loop --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    actor: str
+    root: Path = ROOT
+    models_dir: Path | None = None
+    target: Target | None = None  # None: settings (RASA_URL, RASA_TOKEN or var/rasa-token)
+    url: str | None = None  # KB database
+    deploy: bool = True
+    allow_finetune: bool = True
+    progress: Progress = print
+
+
+def _baseline(
+    options: Options, records: list[ModelRecord], models_dir: Path
+) -> tuple[ModelRecord | None, float | None]:
+    """The live model's record and hold-out accuracy (measured now and remembered if it was never measured)."""
+    live = live_record(records)
+    if live is None:
+        from bot.training import latest_model
+
+        current = latest_model(models_dir)
+        if current is None:
+            return None, None
+        live = ModelRecord(str(current.resolve()), "", "", "initial", status="live")
+        records.append(live)
+    if live.holdout_accuracy is None and Path(live.file).is_file():
+        options.progress(f"评估当前模型 {Path(live.file).name}（留出集）")
+        scores = evaluate(Path(live.file), options.root, [], options.url)
+        live.holdout_accuracy, live.in_scope_accuracy = scores.accuracy, scores.in_scope_accuracy
+        live.oos_recall, live.misroutes = scores.oos_recall, scores.misroutes
+        save_registry(models_dir, records)
+    return live, live.holdout_accuracy
+
+
+def prepare_data(options: Options) -> list[faq.FaqView]:
+    """Generated training files; returns the enabled FAQs."""
+    faq.write_training_data(options.root, options.url)
+    faq.write_staff_dictionary(options.root / "var" / "jieba", options.url)
+    count = write_inbox_data(options.root, labelled_inbox_examples(options.url))
+    if count:
+        options.progress(f"误解收件箱中已标注的 {count} 条消息加入训练数据")
+    return faq.list_faqs(options.url, enabled_only=True)
+
+
+def retrain(options: Options) -> RetrainResult:
+    models_dir = options.models_dir or settings().models_dir
+    with _single_run(models_dir):
+        return _retrain(options, models_dir)
+
+
+def _retrain(options: Options, models_dir: Path) -> RetrainResult:
+    started = time.monotonic()
+    say = options.progress
+    log = _log_file(options)
+    say("1/6 生成训练数据（FAQ、词典、已标注消息）")
+    faqs = prepare_data(options)
+    records = load_registry(models_dir)
+    live, _ = _baseline(options, records, models_dir)
+    flags = _collisions(options.target or Target.from_settings(), _new_faqs(faqs, live), say)
+    say("2/6 校验训练数据（rasa data validate）")
+    validate(options.root, log)
+    labels, inputs = labels_of(options.root), inputs_hash(options.root)
+    finetune = options.allow_finetune and live is not None and live.labels == labels and live.inputs == inputs
+    mode = "finetune" if finetune else "full"
+    say(f"3/6 训练（{'在当前模型上微调 --finetune' if finetune else '完整训练'}）")
+    candidates = models_dir / "candidates"
+    candidates.mkdir(parents=True, exist_ok=True)
+    name = f"{datetime.utcnow():%Y%m%d-%H%M%S}-{mode}"
+    audit.record(options.actor, "train", name, {"mode": mode, "faqs": len(faqs)}, url=options.url)
+    prepared = time.monotonic()
+    model = train(options.root, candidates, name, Path(live.file) if finetune and live else None, log)
+    trained = time.monotonic()
+    result = consider(options, model, mode, models_dir)
+    result.flags = flags
+    result.seconds = {"prepare": prepared - started, "train": trained - prepared, **result.seconds}
+    return result
+
+
+def _log_file(options: Options) -> Path:
+    log = VAR_DIR / "retrain.log" if options.root == ROOT else options.root / "retrain.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(f"retrain {datetime.utcnow().isoformat()} by {options.actor}\n", encoding="utf-8")
+    return log
+
+
+def _new_faqs(faqs: list[faq.FaqView], live: ModelRecord | None) -> list[faq.FaqView]:
+    """FAQs the live model was not trained on (all of them when its labels are unknown)."""
+    return [view for view in faqs if live is None or not live.labels or view.intent not in live.labels]
+
+
+def consider(options: Options, model: Path, mode: str, models_dir: Path | None = None) -> RetrainResult:
+    """Evaluate a candidate model, refuse it (GateRefused, file deleted) or put it live and register it."""
+    folder = models_dir or options.models_dir or settings().models_dir
+    say, target = options.progress, options.target or Target.from_settings()
+    records = load_registry(folder)
+    live, baseline = _baseline(options, records, folder)
+    new_faqs = _new_faqs(faq.list_faqs(options.url, enabled_only=True), live)
+    started = time.monotonic()
+    say(f"4/6 评估（留出集 + {len(new_faqs)} 个新 FAQ 的问法）")
+    scores = evaluate(model, options.root, new_faqs, options.url)
+    record = ModelRecord(
+        file=str(model),
+        trained_at=datetime.utcnow().isoformat(timespec="seconds"),
+        trained_by=options.actor,
+        mode=mode,
+        labels=labels_of(options.root),
+        inputs=inputs_hash(options.root),
+        holdout_accuracy=scores.accuracy,
+        in_scope_accuracy=scores.in_scope_accuracy,
+        oos_recall=scores.oos_recall,
+        misroutes=scores.misroutes,
+        faq_recognised=scores.faq_checked - len(scores.faq_missed),
+        faq_checked=scores.faq_checked,
+    )
+    seconds = {"evaluate": time.monotonic() - started}
+    reasons = gate(scores, baseline)
+    say(
+        f"5/6 质量闸门：留出集准确率 {scores.accuracy:.3f}（当前 {_fmt(baseline)}），新 FAQ 识别 "
+        f"{record.faq_recognised}/{record.faq_checked}"
+    )
+    if reasons:
+        record.status = "refused"
+        model.unlink(missing_ok=True)
+        save_registry(folder, [*records, record])
+        audit.record(options.actor, "gate.refused", model.name, {"reasons": reasons}, url=options.url)
+        raise GateRefused(reasons)
+    final = folder / model.name
+    if final != model:
+        shutil.move(str(model), final)
+    record.file = str(final.resolve())
+    started = time.monotonic()
+    if options.deploy:
+        say(f"6/6 上线：PUT /model 到 {target.url}")
+        deploy(target, final)
+        _mark_live(records, record)
+        audit.record(options.actor, "deploy", final.name, {"accuracy": scores.accuracy}, url=options.url)
+        _stamp(options, folder, final)
+    seconds["deploy"] = time.monotonic() - started
+    save_registry(folder, _prune(folder, [*records, record]))
+    return RetrainResult(record, options.deploy, [], seconds)
+
+
+def _fmt(value: float | None) -> str:
+    return "未测" if value is None else f"{value:.3f}"
+
+
+def _collisions(target: Target, new_faqs: list[faq.FaqView], say: Progress) -> list[str]:
+    if not new_faqs:
+        return []
+    try:
+        flags = faq.collisions(new_faqs, server_parse(target))
+    except requests.RequestException:
+        say("提示：Rasa 服务器未运行，无法检查新 FAQ 是否与现有话题冲突")
+        return []
+    for flag in flags:
+        say(f"冲突提示：{flag}")
+    return flags
+
+
+def _mark_live(records: list[ModelRecord], record: ModelRecord) -> None:
+    for other in records:
+        if other.status == "live":
+            other.status = "previous"
+    record.status = "live"
+    record.deployed_at = datetime.utcnow().isoformat(timespec="seconds")
+    if record not in records:
+        records.append(record)
+
+
+def _stamp(options: Options, models_dir: Path, model: Path) -> None:
+    """`make run` starts the model now live and does not retrain the same data again."""
+    if options.root != ROOT:
+        return
+    from bot.training import fingerprint
+
+    (models_dir / "fingerprint.json").write_text(json.dumps({"fingerprint": fingerprint(), "model": str(model)}))
+    model.touch()  # latest_model() picks the newest file
+
+
+def rollback(
+    actor: str, models_dir: Path | None = None, target: Target | None = None, url: str | None = None
+) -> ModelRecord:
+    """Put the previous deployed model back live; returns its record."""
+    folder = models_dir or settings().models_dir
+    with _single_run(folder):
+        records = load_registry(folder)
+        live = live_record(records)
+        previous = [r for r in records if r.status == "previous" and Path(r.file).is_file()]
+        if live is None or not previous:
+            raise RetrainError("没有可以回滚到的上一个模型（注册表里只有当前模型）")
+        restored = previous[-1]
+        deploy(target or Target.from_settings(), Path(restored.file))
+        live.status = "rolled-back"
+        restored.status = "live"
+        restored.deployed_at = datetime.utcnow().isoformat(timespec="seconds")
+        records = [r for r in records if r is not restored] + [restored]
+        save_registry(folder, records)
+        Path(restored.file).touch()
+        Path(live.file).unlink(missing_ok=True)
+        audit.record(actor, "rollback", Path(restored.file).name, {"from": Path(live.file).name}, url=url)
+        return restored
+
+
+# --- measured for `make bench` ---------------------------------------------------------------------------------
+
+
+def measure_faq_to_live(
+    csv_file: Path,
+    probe: str,
+    expect: str,
+    target: Target,
+    models_dir: Path,
+    root: Path = ROOT,
+    url: str | None = None,
+    actor: str = "bench",
+    chat_message: str = "社保卡咋办",
+    timeout: float = 1200,
+) -> dict[str, Any]:
+    """Import `csv_file`, retrain and deploy to `target` while a client keeps chatting; time until `probe` (a
+    question the new FAQ should answer) gets a reply containing `expect`.
+
+    Returns ``{"seconds": float, "failed_requests": int, "requests": int, "mode": str, "steps": {...},
+    "accuracy": float}``. The chatting client counts a request as failed on any error or non-200 answer.
+    """
+    import threading
+
+    failures, total, stop = [0], [0], threading.Event()
+
+    def chat() -> None:
+        while not stop.is_set():
+            total[0] += 1
+            sender = f"bench-chat-{total[0] // 20}"  # a new conversation every 20 turns, like real residents
+            try:
+                reply = requests.post(
+                    f"{target.url}/webhooks/rest/webhook", json={"sender": sender, "message": chat_message}, timeout=60
+                )
+                failures[0] += reply.status_code != 200 or not reply.json()
+            except (requests.RequestException, ValueError):
+                failures[0] += 1
+            time.sleep(0.2)
+
+    client = threading.Thread(target=chat, daemon=True)
+    client.start()
+    started = time.monotonic()
+    try:
+        faq.import_csv(csv_file, actor, update=True, url=url)
+        result = retrain(
+            Options(actor=actor, root=root, models_dir=models_dir, target=target, url=url, progress=_quiet)
+        )
+        while time.monotonic() - started < timeout and not _answers(target, probe, expect):
+            time.sleep(0.5)
+        seconds = time.monotonic() - started
+    finally:
+        stop.set()
+        client.join(timeout=70)
+    return {
+        "seconds": round(seconds, 1),
+        "failed_requests": failures[0],
+        "requests": total[0],
+        "mode": result.record.mode,
+        "steps": {name: round(value, 1) for name, value in result.seconds.items()},
+        "accuracy": result.record.holdout_accuracy,
+    }
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _answers(target: Target, probe: str, expect: str) -> bool:
+    reply = requests.post(
+        f"{target.url}/webhooks/rest/webhook", json={"sender": f"probe-{time.time_ns()}", "message": probe}, timeout=60
+    )
+    return reply.status_code == 200 and any(expect in (m.get("text") or "") for m in reply.json())
+
+
+def is_running(models_dir: Path) -> bool:
+    """Whether a retrain or rollback holds the lock now (the console shows progress then)."""
+    path = models_dir / ".retrain.lock"
+    if not path.is_file():
+        return False
+    with path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return False

@@ -1,0 +1,85 @@
+"""A project copy to train in, a model folder with the current model, and Rasa + actions serving it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.config import ROOT
+from bot.nlu.jieba_dict import write_dictionary
+from bot.retrain import Target
+from kb.build import build, load
+from tests.conftest import Servers, _wait_for, free_port
+from tests.web.admin.conftest import admin, console  # noqa: F401  (fixtures for the console tests)
+from tests.web.conftest import browser  # noqa: F401
+
+
+@dataclass
+class Live:
+    """The servers, the project copy retrain() works in, and where its models go."""
+
+    servers: Servers
+    target: Target
+    root: Path
+    models_dir: Path
+    base_model: Path
+    url: str
+
+
+def project_copy(root: Path) -> Path:
+    """What training reads (config, domain, data, the hold-out file, the jieba folder), without generated files."""
+    root.mkdir(parents=True)
+    for name in ("config.yml", "domain.yml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "data", root / "data", ignore=shutil.ignore_patterns("*_generated.yml"))
+    (root / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "nlu_holdout.yml", root / "tests" / "nlu_holdout.yml")
+    write_dictionary(load(), root / "var" / "jieba")
+    return root
+
+
+@pytest.fixture(scope="module")
+def live(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    work = tmp_path_factory.mktemp("faq-live")
+    root = project_copy(work / "project")
+    models_dir = work / "models"
+    models_dir.mkdir()
+    base = Path(shutil.copy(model_path, models_dir / model_path.name))
+    database_url = f"sqlite:///{work / 'assistant.sqlite3'}"
+    build(database_url)
+    action_port, rasa_port = free_port(), free_port()
+    endpoints = work / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    token = "faq-test-" + os.urandom(8).hex()
+    env = {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"}
+    rasa = [sys.executable, "-m", "rasa", "run", "--model", str(base), "--enable-api", "--auth-token", token]
+    rasa += ["--interface", "127.0.0.1", "--port", str(rasa_port), "--endpoints", str(endpoints)]
+    rasa += ["--credentials", str(ROOT / "credentials.yml")]
+    commands = {"actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]}
+    commands["rasa"] = rasa
+    logs = {name: work / f"{name}.log" for name in commands}
+    processes = {
+        name: subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs[name].open("w"), stderr=subprocess.STDOUT)
+        for name, command in commands.items()
+    }
+    try:
+        _wait_for(f"http://127.0.0.1:{action_port}/health", processes["actions"], 60, logs["actions"])
+        _wait_for(f"http://127.0.0.1:{rasa_port}/status?token={token}", processes["rasa"], 600, logs["rasa"])
+        url = f"http://127.0.0.1:{rasa_port}"
+        servers = Servers(url, f"http://127.0.0.1:{action_port}", token, database_url)
+        yield Live(servers, Target(url, token), root, models_dir, base, database_url)
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,144 @@
+"""FAQs become Rasa training data (a retrieval intent per FAQ), answered from the KB; jieba preview and terms."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa.shared.nlu.training_data.loading import load_data
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.answers import ActionAnswerTopic
+from bot.config import ROOT
+from bot.retrain import labels_of, write_inbox_data
+from kb import audit, faq
+
+ITEM = faq.FaqInput(
+    question="市图书馆几点开门",
+    answer="测试答案：开放时间以市文广旅局通知为准。",
+    office="culture",
+    paraphrases=["图书馆开放时间", "图书馆周末开不开"],
+    procedure=["先查通知"],
+)
+
+
+def project_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "data", root / "data", ignore=shutil.ignore_patterns("*_generated.yml"))
+    (root / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "nlu_holdout.yml", root / "tests" / "nlu_holdout.yml")
+    return root
+
+
+def test_faqs_are_generated_as_retrieval_intents_rasa_can_load(tmp_path: Path, kb_url: str) -> None:
+    root = project_copy(tmp_path)
+    assert faq.write_training_data(root, kb_url) == []  # no FAQs: no generated files, the data is as committed
+    assert not (root / faq.GENERATED_NLU).exists()
+    key = faq.save_one(ITEM, "王芳", url=kb_url)
+    nlu, rules = faq.write_training_data(root, kb_url)
+    data = load_data(str(nlu))
+    assert data.retrieval_intents == {"faq"}
+    assert {(m.get("text"), m.get("intent_response_key")) for m in data.intent_examples} == {
+        ("市图书馆几点开门", f"faq/{key}"),
+        ("图书馆开放时间", f"faq/{key}"),
+        ("图书馆周末开不开", f"faq/{key}"),
+    }
+    rule = yaml.safe_load(rules.read_text(encoding="utf-8"))["rules"][0]
+    assert rule["steps"] == [{"intent": "faq"}, {"action": "action_answer_topic"}]
+    assert nlu.read_text(encoding="utf-8").startswith("# GENERATED")
+    assert f"faq/{key}" in labels_of(root)
+    faq.set_enabled(key, False, "王芳", url=kb_url)
+    assert faq.write_training_data(root, kb_url) == [] and not nlu.exists() and not rules.exists()
+
+
+def faq_tracker(key: str, text: str) -> Tracker:
+    intent = {"name": "faq", "confidence": 0.97, "full_retrieval_intent_name": f"faq/{key}"}
+    return Tracker.from_dict(
+        {
+            "sender_id": "r1",
+            "slots": {},
+            "latest_message": {"text": text, "intent": intent, "entities": []},
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        }
+    )
+
+
+async def test_the_answer_action_answers_a_faq_from_the_kb_with_its_office(kb_url: str, domain: dict) -> None:
+    key = faq.save_one(ITEM, "王芳", url=kb_url)
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerTopic().run(dispatcher, faq_tracker(key, "图书馆今天开门不"), domain)
+    text = dispatcher.messages[0]["text"]
+    assert "驻马店市文化广电和旅游局" in text and "先查通知" in text
+    assert "测试答案：开放时间以市文广旅局通知为准。" in text
+    faq.save_one(faq.FaqInput(**{**vars(ITEM), "answer": "测试答案（已修改）。", "key": key}), "李强", url=kb_url)
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerTopic().run(dispatcher, faq_tracker(key, "图书馆今天开门不"), domain)
+    assert "测试答案（已修改）。" in dispatcher.messages[0]["text"]
+
+
+def test_labelled_inbox_messages_become_examples_but_never_hold_out_texts(tmp_path: Path) -> None:
+    root = project_copy(tmp_path)
+    holdout = yaml.safe_load((root / "tests" / "nlu_holdout.yml").read_text(encoding="utf-8"))
+    block = next(b for b in holdout["nlu"] if b["intent"] == "ask_sscard_apply")
+    holdout_text = block["examples"].splitlines()[0].removeprefix("- ").strip()
+    count = write_inbox_data(
+        root,
+        [("俺那社保卡叫水泡坏了咋整呀", "ask_sscard_apply"), (holdout_text, "ask_sscard_apply"), ("随便", "no_such")],
+    )
+    assert count == 1
+    data = load_data(str(root / "data" / "nlu" / "inbox_generated.yml"))
+    assert [(m.get("text"), m.get("intent")) for m in data.intent_examples] == [
+        ("俺那社保卡叫水泡坏了咋整呀", "ask_sscard_apply")
+    ]
+
+
+def test_jieba_preview_and_a_staff_term(tmp_path: Path, kb_url: str) -> None:
+    folder = tmp_path / "jieba"
+    folder.mkdir()
+    before = faq.segment("我想问天中晒书节在哪办", folder)
+    assert "天中晒书节" not in before
+    assert faq.add_terms(["天中晒书节", "天中晒书节"], "王芳", url=kb_url) == ["天中晒书节"]
+    faq.write_staff_dictionary(folder, url=kb_url)
+    assert "天中晒书节" in faq.segment("我想问天中晒书节在哪办", folder)
+    assert audit.recent(url=kb_url)[0].action == "jieba.add"
+
+
+def test_the_gate_names_an_accuracy_drop_and_an_unrecognised_faq() -> None:
+    from bot.retrain import Scores, gate
+
+    ok = Scores(0.975, 0.98, 0.99, 1, [], {}, 1)
+    assert gate(ok, baseline=0.98) == []
+    worse = Scores(0.95, 0.95, 0.99, 4, [], {"f0002": ["公园几点关门（识别为 out_of_scope）"]}, 1)
+    assert gate(worse, baseline=0.98) == [
+        "留出集准确率从 0.980 降到 0.950，下降超过 1 个百分点（常见原因：新 FAQ 的问法和已有话题太像）",
+        "新 FAQ f0002 没有被识别：公园几点关门（识别为 out_of_scope）",
+    ]
+
+
+def test_rollback_without_a_previous_model_says_so(
+    tmp_path: Path, kb_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("MODELS_DIR", str(tmp_path / "models"))
+    assert main(["rollback", "--by", "李强"]) == 1
+    assert "没有可以回滚到的上一个模型" in capsys.readouterr().err
+
+
+def test_with_a_single_faq_the_bare_faq_intent_means_that_faq(kb_url: str) -> None:
+    """Rasa's ResponseSelector needs two labels: with one staff FAQ only the intent `faq` is predicted."""
+    assert faq.topic_intent({"name": "faq"}) == "faq"  # no FAQ at all: nothing to resolve to
+    key = faq.save_one(ITEM, "王芳", url=kb_url)
+    assert faq.topic_intent({"name": "faq"}) == f"faq/{key}"
+    other = faq.FaqInput("公园几点关门", "测试答案：以市城管局通知为准。", "urban", ["公园晚上几点关门"])
+    faq.save_one(other, "王芳", url=kb_url)
+    assert faq.topic_intent({"name": "faq"}) == "faq"  # two FAQs: only the selector can tell
+    assert faq.topic_intent({"name": "faq", "full_retrieval_intent_name": f"faq/{key}"}) == f"faq/{key}"
+    assert faq.topic_intent({"name": "ask_sscard_apply"}) == "ask_sscard_apply"

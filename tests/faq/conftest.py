@@ -1,4 +1,6 @@
 """A project copy to train in, a model folder with the current model, and Rasa + actions serving it."""
+# The console screens for FAQs are tested in tests/web/admin/test_faq_console.py: Playwright's sync API keeps an
+# event loop running in the main thread for the rest of the session, so browser tests must run after async ones.
 
 from __future__ import annotations
 
@@ -17,8 +19,6 @@ from bot.nlu.jieba_dict import write_dictionary
 from bot.retrain import Target
 from kb.build import build, load
 from tests.conftest import Servers, _wait_for, free_port
-from tests.web.admin.conftest import admin, console  # noqa: F401  (fixtures for the console tests)
-from tests.web.conftest import browser  # noqa: F401
 
 
 @dataclass

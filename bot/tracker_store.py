@@ -138,9 +138,29 @@ def ensure_indexes(engine: Engine) -> None:
             continue
         try:
             sa.Index(name, *(table.c[column] for column in columns)).create(engine, checkfirst=True)
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as error:
-            # Another Rasa instance starting at the same moment may have created it first.
+        except (
+            sqlalchemy.exc.OperationalError,
+            sqlalchemy.exc.ProgrammingError,
+            sqlalchemy.exc.IntegrityError,
+        ) as error:
+            # Another Rasa instance starting at the same moment may have created it first (PostgreSQL reports that
+            # race as a unique violation in its catalog).
             logger.info("Index %s not created (%s); it probably exists already.", name, error.orig)
+
+
+def _create_schema(metadata: sa.MetaData, engine: Engine, attempts: int = 3) -> None:
+    """Rasa's `events` table and the console's indexes; several instances starting at once may race to create them,
+    and the loser sees "already exists" (or a catalog unique violation): look again, then it is there."""
+    for attempt in range(1, attempts + 1):
+        try:
+            metadata.create_all(engine)
+            ensure_indexes(engine)
+            return
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
+            if attempt == attempts:
+                raise
+            logger.info("schema created concurrently by another instance (%s); checking again", error.orig)
+            time.sleep(0.5 * attempt)
 
 
 @functools.lru_cache(maxsize=1)
@@ -328,8 +348,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         try:
             self.engine = create_engine(url)
             _wait_for_database(self.engine)
-            self.Base.metadata.create_all(self.engine)
-            ensure_indexes(self.engine)
+            _create_schema(self.Base.metadata, self.engine)
             self.sessionmaker = sa.orm.sessionmaker(bind=self.engine, future=True)
             self.spool = Spool(Path(spool_dir) if spool_dir else VAR_DIR / "spool")
             self._write_orphans()

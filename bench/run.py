@@ -70,7 +70,7 @@ GOALS = {
 # Sections others add (console list query on the full log, FAQ-to-live time): "name": "module:function".
 EXTRA_SECTIONS: dict[str, str] = {
     "console_list_p95": "bot.conversations.bench:measure_list_p95",
-    "faq_to_live": "bot.faq_bench:measure_faq_to_live",
+    "faq_to_live": "bench.faq_to_live:measure_faq_to_live",
 }
 
 

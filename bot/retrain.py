@@ -2,7 +2,7 @@
 
 ``python -m bot retrain``:
 1. generates the FAQ training data (``data/nlu/faq_generated.yml``, ``data/rules/faq_generated.yml``), the staff
-   jieba dictionary and the examples labelled in the console's misunderstood inbox (``data/nlu/inbox_generated.yml``);
+   jieba dictionary and the examples labelled in the console's misunderstood inbox (``data/nlu/reviewed.yml``);
 2. flags new FAQs whose questions the live model already answers with another topic at high confidence;
 3. ``rasa data validate``;
 4. trains: ``--finetune`` from the live model when the labels, domain and config are unchanged (new examples for
@@ -41,7 +41,7 @@ from kb import audit, faq
 KEEP_MODELS = 5
 MAX_ACCURACY_DROP = 0.01  # one point of hold-out accuracy
 HOLDOUT = Path("tests/nlu_holdout.yml")
-INBOX_NLU = Path("data/nlu/inbox_generated.yml")
+REVIEWED_NLU = Path("data/nlu/reviewed.yml")  # the same file the console's inbox writes
 REGISTRY = "registry.json"
 Progress = Callable[[str], None]
 
@@ -133,23 +133,6 @@ def _prune(models_dir: Path, records: list[ModelRecord]) -> list[ModelRecord]:
 # --- training data ---------------------------------------------------------------------------------------------
 
 
-def labelled_inbox_examples(url: str | None = None) -> list[tuple[str, str]]:
-    """(text, intent) labelled in the console's misunderstood inbox; none when that table does not exist yet."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from kb.session import get_engine
-
-    sql = text(
-        "SELECT text, label_intent FROM log_messages WHERE review_state = 'labelled' AND label_intent IS NOT NULL"
-    )
-    try:
-        with get_engine(url).connect() as connection:
-            return [(str(row[0]), str(row[1])) for row in connection.execute(sql)]
-    except SQLAlchemyError:
-        return []
-
-
 def _nlu_intents(root: Path) -> set[str]:
     intents: set[str] = set()
     for path in (root / "data" / "nlu").glob("*.yml"):
@@ -158,24 +141,18 @@ def _nlu_intents(root: Path) -> set[str]:
     return intents
 
 
-def write_inbox_data(root: Path, examples: list[tuple[str, str]]) -> int:
-    """Labelled inbox messages → data/nlu/inbox_generated.yml, skipping hold-out texts and known examples."""
-    path = root / INBOX_NLU
-    path.unlink(missing_ok=True)
-    holdout = faq.held_out_texts(root)
-    known = faq.curated_examples(root)
-    intents = _nlu_intents(root)
-    by_intent: dict[str, list[str]] = {}
-    for text, intent in examples:
-        key = faq.canonical(text)
-        if intent in intents and key and key not in holdout and key not in known:
-            known[key] = (intent, str(INBOX_NLU))
-            by_intent.setdefault(intent, []).append(" ".join(text.split()))
-    if by_intent:
-        blocks = [{"intent": i, "examples": "".join(f"- {t}\n" for t in texts)} for i, texts in by_intent.items()]
-        header = faq.GENERATED_HEADER.replace("staff FAQs", "messages labelled in the misunderstood inbox")
-        path.write_text(header + faq._dump({"version": "3.1", "nlu": blocks}), encoding="utf-8")
-    return sum(len(texts) for texts in by_intent.values())
+def write_labelled_examples(root: Path, url: str | None = None) -> int:
+    """Messages labelled in the console's misunderstood inbox → `root`/data/nlu/reviewed.yml, by the inbox's own
+    writer (hold-out texts and sentences already in the training data are left out); 0 with no conversation log."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.conversations.inbox import write_reviewed_nlu
+    from kb.session import get_engine
+
+    try:
+        return write_reviewed_nlu(get_engine(url), root / REVIEWED_NLU)
+    except SQLAlchemyError:  # a KB-only database: nothing has been labelled
+        return 0
 
 
 def _holdout_examples(root: Path) -> list[tuple[str, str]]:
@@ -375,7 +352,7 @@ def prepare_data(options: Options) -> list[faq.FaqView]:
     """Generated training files; returns the enabled FAQs."""
     faq.write_training_data(options.root, options.url)
     faq.write_staff_dictionary(options.root / "var" / "jieba", options.url)
-    count = write_inbox_data(options.root, labelled_inbox_examples(options.url))
+    count = write_labelled_examples(options.root, options.url)
     if count:
         options.progress(f"误解收件箱中已标注的 {count} 条消息加入训练数据")
     return faq.list_faqs(options.url, enabled_only=True)
@@ -540,79 +517,6 @@ def rollback(
         return restored
 
 
-# --- measured for `make bench` ---------------------------------------------------------------------------------
-
-
-def measure_faq_to_live(
-    csv_file: Path,
-    probe: str,
-    expect: str,
-    target: Target,
-    models_dir: Path,
-    root: Path = ROOT,
-    url: str | None = None,
-    actor: str = "bench",
-    chat_message: str = "社保卡咋办",
-    timeout: float = 1200,
-) -> dict[str, Any]:
-    """Import `csv_file`, retrain and deploy to `target` while a client keeps chatting; time until `probe` (a
-    question the new FAQ should answer) gets a reply containing `expect`.
-
-    Returns ``{"seconds": float, "failed_requests": int, "requests": int, "mode": str, "steps": {...},
-    "accuracy": float}``. The chatting client counts a request as failed on any error or non-200 answer.
-    """
-    import threading
-
-    failures, total, stop = [0], [0], threading.Event()
-
-    def chat() -> None:
-        while not stop.is_set():
-            total[0] += 1
-            sender = f"bench-chat-{total[0] // 20}"  # a new conversation every 20 turns, like real residents
-            try:
-                reply = requests.post(
-                    f"{target.url}/webhooks/rest/webhook", json={"sender": sender, "message": chat_message}, timeout=60
-                )
-                failures[0] += reply.status_code != 200 or not reply.json()
-            except (requests.RequestException, ValueError):
-                failures[0] += 1
-            time.sleep(0.2)
-
-    client = threading.Thread(target=chat, daemon=True)
-    client.start()
-    started = time.monotonic()
-    try:
-        faq.import_csv(csv_file, actor, update=True, url=url)
-        result = retrain(
-            Options(actor=actor, root=root, models_dir=models_dir, target=target, url=url, progress=_quiet)
-        )
-        while time.monotonic() - started < timeout and not _answers(target, probe, expect):
-            time.sleep(0.5)
-        seconds = time.monotonic() - started
-    finally:
-        stop.set()
-        client.join(timeout=70)
-    return {
-        "seconds": round(seconds, 1),
-        "failed_requests": failures[0],
-        "requests": total[0],
-        "mode": result.record.mode,
-        "steps": {name: round(value, 1) for name, value in result.seconds.items()},
-        "accuracy": result.record.holdout_accuracy,
-    }
-
-
-def _quiet(_: str) -> None:
-    return None
-
-
-def _answers(target: Target, probe: str, expect: str) -> bool:
-    reply = requests.post(
-        f"{target.url}/webhooks/rest/webhook", json={"sender": f"probe-{time.time_ns()}", "message": probe}, timeout=60
-    )
-    return reply.status_code == 200 and any(expect in (m.get("text") or "") for m in reply.json())
-
-
 def is_running(models_dir: Path) -> bool:
     """Whether a retrain or rollback holds the lock now (the console shows progress then)."""
     path = models_dir / ".retrain.lock"
@@ -625,3 +529,19 @@ def is_running(models_dir: Path) -> bool:
             return True
         fcntl.flock(lock, fcntl.LOCK_UN)
     return False
+
+
+def project_copy(root: Path) -> Path:
+    """What training reads (config, domain, data without generated files, the hold-out file, the KB's jieba
+    dictionary) in a fresh folder: tests and `make bench` retrain there, never in the working tree."""
+    from bot.nlu.jieba_dict import write_dictionary
+    from kb.build import load
+
+    root.mkdir(parents=True)
+    for name in ("config.yml", "domain.yml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "data", root / "data", ignore=shutil.ignore_patterns("*_generated.yml", "reviewed.yml"))
+    (root / HOLDOUT).parent.mkdir(parents=True)
+    shutil.copy(ROOT / HOLDOUT, root / HOLDOUT)
+    write_dictionary(load(), root / "var" / "jieba")
+    return root

@@ -38,8 +38,9 @@ REPRESENTATIVES = 5  # distinct token sets per group a new message is compared w
 HOLDOUT_PATH = ROOT / "tests" / "nlu_holdout.yml"
 TRAINING_DIR = ROOT / "data" / "nlu"
 DOMAIN_PATH = ROOT / "domain.yml"
-# Written by `python -m bot retrain` from the same labelled rows: not "other training data" for this file.
-LABEL_COPIES = frozenset({"inbox_generated.yml"})
+# `python -m bot retrain` writes the same rows to data/nlu/reviewed.yml even when REVIEWED_NLU_PATH points
+# elsewhere: that copy is not "other training data" for this file.
+LABEL_COPIES = frozenset({"reviewed.yml"})
 LABELLED, DISMISSED = "labelled", "dismissed"
 # Function words, question words and dialect particles (俺、咋、啥、恁、中不中) that say nothing about the topic.
 _STOP_TEXT = (

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import ROOT
-from bot.nlu.jieba_dict import write_dictionary
-from bot.retrain import Target
-from kb.build import build, load
+from bot.retrain import Target, project_copy
+from kb.build import build
 from tests.conftest import Servers, _wait_for, free_port
 
 
@@ -31,18 +30,6 @@ class Live:
     models_dir: Path
     base_model: Path
     url: str
-
-
-def project_copy(root: Path) -> Path:
-    """What training reads (config, domain, data, the hold-out file, the jieba folder), without generated files."""
-    root.mkdir(parents=True)
-    for name in ("config.yml", "domain.yml"):
-        shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "data", root / "data", ignore=shutil.ignore_patterns("*_generated.yml"))
-    (root / "tests").mkdir()
-    shutil.copy(ROOT / "tests" / "nlu_holdout.yml", root / "tests" / "nlu_holdout.yml")
-    write_dictionary(load(), root / "var" / "jieba")
-    return root
 
 
 @pytest.fixture(scope="module")

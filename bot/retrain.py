@@ -348,6 +348,12 @@ def _baseline(
     return live, live.holdout_accuracy
 
 
+def score_live_model(options: Options, models_dir: Path) -> float | None:
+    """Measure and remember the live model's hold-out accuracy now (a retrain does it first when it is unknown)."""
+    records = load_registry(models_dir)
+    return _baseline(options, records, models_dir)[1]
+
+
 def prepare_data(options: Options) -> list[faq.FaqView]:
     """Generated training files; returns the enabled FAQs."""
     faq.write_training_data(options.root, options.url)

@@ -64,6 +64,7 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 EVENT_MEMORY_FACTOR = 4  # an Event object takes roughly this many times its JSON's length
 # Identifiers, not personal data: a WeChat MsgId is 19 digits and would otherwise look like a bank card.
 UNMASKED_KEYS = frozenset({"message_id"})
+INSERT_CHUNK = 1000  # rows per INSERT statement (PostgreSQL takes at most 65,535 parameters)
 # For the console: a conversation's events in time order, and "all user messages since …".
 INDEXES = {
     "ix_events_sender_id_timestamp": ("sender_id", "timestamp"),
@@ -439,10 +440,19 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         return conversation
 
     def _insert(self, session: sa.orm.Session, rows: list[Row]) -> list[int]:
-        added = [self.SQLEvent(**row) for row in rows]
-        session.add_all(added)
-        session.flush()
-        return [int(event.id) for event in added]
+        """Multi-row INSERTs, the new ids in row order (the ORM's unit of work cost ~8% of Rasa's CPU per turn)."""
+        table = self.SQLEvent.__table__
+        ids: list[int] = []
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            statement = sa.insert(table).values(chunk)
+            if session.get_bind().dialect.name == "postgresql":
+                # one statement takes its ids from the sequence in VALUES order: ascending = row order
+                ids += sorted(int(row[0]) for row in session.execute(statement.returning(table.c.id)))
+            else:  # SQLite writes one statement at a time: its rows get consecutive ids, the last one reported
+                last = int(session.execute(statement).lastrowid)
+                ids += range(last - len(chunk) + 1, last + 1)
+        return ids
 
     def _row(self, sender_id: str, event: Event) -> Row:
         data = mask_event(event.as_dict())

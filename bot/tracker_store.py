@@ -42,6 +42,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.utils.common import all_subclasses
 from sqlalchemy.engine import URL, Engine, make_url
 
+from bot import per_turn
 from bot.alerts import record_alert, resolve_alert
 from bot.config import VAR_DIR, settings
 from bot.privacy import mask
@@ -185,41 +186,6 @@ def deserialise_event(data: str) -> Event | None:
     return cls._from_parameters(parameters)
 
 
-@functools.lru_cache(maxsize=1)
-def _action_response_validator() -> Any:
-    from jsonschema.validators import validator_for
-    from rasa.core.actions.action import RemoteAction
-
-    schema = RemoteAction.action_response_format_spec()
-    validator_class = validator_for(schema)
-    validator_class.check_schema(schema)  # once, not on every action call
-    return validator_class(schema)
-
-
-def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
-    """`RemoteAction._validate_action_result` with the same checks and message, the schema checked once."""
-    from jsonschema.exceptions import best_match
-    from rasa.shared.constants import DOCS_BASE_URL
-
-    error = best_match(_action_response_validator().iter_errors(result))
-    if error is None:
-        return True
-    error.message += (
-        ". Failed to validate Action server response from API, make sure your response from the Action endpoint "
-        f"is valid. For more information about the format visit {DOCS_BASE_URL}/custom-actions"
-    )
-    raise error
-
-
-def remove_per_turn_costs() -> None:
-    """Rasa 3.6 validates every action server answer with `jsonschema.validate`, which first validates the schema
-    itself against the JSON Schema meta-schema: a third of a REST turn in a py-spy profile (`make bench`). The
-    answer is still validated, against a validator built once. Installed when this store starts (in `rasa run`)."""
-    from rasa.core.actions.action import RemoteAction
-
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
-
-
 class DatabaseDown(Exception):
     """The conversation database did not answer after the bounded retries (or is known to be down right now)."""
 
@@ -360,7 +326,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 "(e.g. postgresql://user:password@host:5432/dbname or sqlite:///var/assistant.sqlite3). "
                 "Rasa will not fall back to an in-memory store."
             ) from error
-        remove_per_turn_costs()
+        per_turn.install()
         self.cache_bytes = int(cache_bytes)
         self.attempts = max(1, int(attempts))
         self._cache: OrderedDict[str, _Conversation] = OrderedDict()

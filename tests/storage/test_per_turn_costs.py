@@ -1,13 +1,27 @@
-"""The action server's answers are still validated after `remove_per_turn_costs()` (the schema is checked once)."""
+"""bot.per_turn: action server answers are still validated (the schema checked once); the action server gets
+the recent events of a long conversation, and everything else of the tracker as Rasa sends it."""
 
 from __future__ import annotations
 
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.slots import TextSlot
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
+from rasa_sdk import Tracker
 
 from bot.tracker_store import MaskingSQLTrackerStore
+
+DOMAIN = """
+version: "3.1"
+intents: [greet, inform]
+responses:
+  utter_greet:
+    - text: 您好
+"""
 
 
 @pytest.fixture
@@ -25,3 +39,32 @@ def test_a_valid_answer_passes(action: RemoteAction) -> None:
 def test_an_invalid_answer_is_refused_with_rasas_message(action: RemoteAction, answer: dict) -> None:
     with pytest.raises(ValidationError, match="Failed to validate Action server response"):
         action._validate_action_result(answer)
+
+
+def long_tracker(turns: int) -> DialogueStateTracker:
+    events: list = [SessionStarted(), ActionExecuted("action_listen"), SlotSet("manhole_location", "解放大道")]
+    for number in range(turns):
+        events += [UserUttered(f"第{number}句", {"name": "greet", "confidence": 0.9}), ActionExecuted("utter_greet")]
+        events += [BotUttered("您好"), ActionExecuted("action_listen")]
+    events += [UserUttered("最后一句", {"name": "inform", "confidence": 0.9}), SlotSet("manhole_detail", "缺了")]
+    return DialogueStateTracker.from_events(
+        "r1", events, [TextSlot(n, []) for n in ("manhole_location", "manhole_detail")]
+    )
+
+
+def test_the_action_server_gets_the_recent_events_and_the_whole_state(action: RemoteAction) -> None:
+    tracker = long_tracker(200)
+    payload = action._action_call_format(tracker, Domain.from_yaml(DOMAIN))
+    state = payload["tracker"]
+    texts = [e.get("text") for e in state["events"] if e["event"] == "user"]
+    assert texts == [f"第{n}句" for n in range(191, 200)] + ["最后一句"]  # the last 10 resident messages
+    assert state["slots"]["manhole_location"] == "解放大道"  # set 200 turns ago: still there
+    assert state["latest_message"]["text"] == "最后一句" and payload["domain"]["responses"]
+    sdk = Tracker.from_dict(state)
+    assert sdk.slots_to_validate() == {"manhole_detail": "缺了"} and sdk.get_slot("manhole_location") == "解放大道"
+
+
+def test_a_short_conversation_goes_to_the_action_server_whole(action: RemoteAction) -> None:
+    tracker = long_tracker(3)
+    state = action._action_call_format(tracker, Domain.from_yaml(DOMAIN))["tracker"]
+    assert len(state["events"]) == len(tracker.events)

@@ -1,5 +1,7 @@
 # 驻马店市民助手 — `make help` lists the targets.
 SHELL := /bin/bash
+# No usage or crash reports to Rasa's servers from `rasa` commands run here (bot/__init__.py does the same).
+export RASA_TELEMETRY_ENABLED ?= false
 VENV := .venv
 PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa

@@ -45,8 +45,7 @@ class ActionAnswerTopic(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[str, Any]]:
         intent = topic_of(tracker)
         try:
-            answer = query.answer_for_intent(intent)
-            related = query.answers_by_id(answer.related) if answer else []
+            answer, related = query.answer_with_related(intent)
         except SQLAlchemyError:
             logger.exception("KB unreachable (check DATABASE_URL) while answering intent %s", intent)
             dispatcher.utter_message(response=_offline_response(intent))

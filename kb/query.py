@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import jieba
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.text import to_simplified
 from kb.models import Entry, Faq, Followup, Office, Ticket
@@ -81,9 +82,21 @@ def answer_for_intent(intent: str, url: str | None = None) -> TopicAnswer | None
 def answers_by_id(ids: list[str], url: str | None = None) -> list[TopicAnswer]:
     """Entries in the order asked for; unknown ids are skipped."""
     with new_session(url) as session:
-        rows = session.execute(_select_answers().where(Entry.id.in_(ids))).all()
+        return _answers_by_id(session, ids)
+
+
+def _answers_by_id(session: Session, ids: list[str]) -> list[TopicAnswer]:
+    rows = session.execute(_select_answers().where(Entry.id.in_(ids))).all() if ids else []
     found = {entry.id: _to_answer(entry, office) for entry, office in rows}
     return [found[i] for i in ids if i in found]
+
+
+def answer_with_related(intent: str, url: str | None = None) -> tuple[TopicAnswer | None, list[TopicAnswer]]:
+    """The answer for `intent` and its related topics, read in one session (one connection per action call)."""
+    with new_session(url) as session:
+        row = session.execute(_select_answers().where(Entry.intent == intent)).first()
+        answer = _to_answer(*row) if row else None
+        return answer, _answers_by_id(session, answer.related) if answer else []
 
 
 def all_answers(url: str | None = None) -> list[TopicAnswer]:

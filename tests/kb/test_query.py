@@ -36,3 +36,10 @@ def test_ticket_numbers_count_up_per_day(kb_url: str) -> None:
     assert second.number == first.number[:-4] + "0002"
     assert query.get_ticket(first.number.lower()).location == "解放路"
     assert query.latest_ticket_of("r2").number == second.number
+
+
+def test_an_answer_and_its_related_topics_come_together(kb_url: str) -> None:
+    answer, related = query.answer_with_related("ask_sscard_apply")
+    assert answer == query.answer_for_intent("ask_sscard_apply")
+    assert answer is not None and related == query.answers_by_id(answer.related) and related
+    assert query.answer_with_related("ask_weather") == (None, [])

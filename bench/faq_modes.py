@@ -126,12 +126,9 @@ def _train(root: Path) -> tuple[Path, float]:
 
 
 async def _predict(model: Path, texts: list[str]) -> list[dict[str, Any]]:
-    from rasa.core.agent import Agent
+    from bot.evaluate import load_agent
 
-    from bot.evaluate import _quiet_rasa
-
-    _quiet_rasa()
-    agent = Agent.load(str(model))
+    agent = load_agent(model)
     return [(await agent.parse_message(text))["intent"] for text in texts]
 
 

@@ -13,6 +13,7 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.config import VAR_DIR
 from bot.training import latest_model
@@ -83,12 +84,20 @@ def _quiet_rasa() -> None:
     configure_structlog(logging.WARNING)
 
 
-async def predict(model: Path, examples: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+def load_agent(model: Path) -> Any:
+    """A Rasa agent for `model`, quiet and loaded for prediction only (bot.model_loading), as the server does."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from rasa.core.agent import Agent
 
+    from bot import model_loading
+
     _quiet_rasa()
-    agent = Agent.load(str(model))
+    model_loading.install()
+    return Agent.load(str(model))
+
+
+async def predict(model: Path, examples: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    agent = load_agent(model)
     pairs = []
     for text, expected in examples:
         parsed = await agent.parse_message(text)

@@ -247,13 +247,9 @@ def evaluate(model: Path, root: Path, new_faqs: list[faq.FaqView], url: str | No
 async def _predict(
     model: Path, holdout: list[tuple[str, str]], new_faqs: list[faq.FaqView], url: str | None = None
 ) -> tuple[list[tuple[str, str, str]], list[tuple[faq.FaqView, str, str]]]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from rasa.core.agent import Agent
+    from bot.evaluate import load_agent
 
-    from bot.evaluate import _quiet_rasa
-
-    _quiet_rasa()
-    agent = Agent.load(str(model))
+    agent = load_agent(model)
 
     async def intent_of(text: str) -> str:
         return faq.topic_intent((await agent.parse_message(text))["intent"], url)

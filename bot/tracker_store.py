@@ -45,6 +45,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from bot import model_loading, per_turn
 from bot.alerts import record_alert, resolve_alert
 from bot.config import VAR_DIR, settings
+from bot.conversation_window import Summary, new_events_from, windowed_tracker
 from bot.privacy import mask
 
 logger = logging.getLogger(__name__)
@@ -265,12 +266,14 @@ class _Conversation:
     detached: bool = False  # history unknown (the database was down at the first read): re-read once it is back
     size: int = 0
     counted: int = 0  # `size` when the cache last added it up
+    summary: Summary = field(default_factory=Summary)  # the state before the window a turn sees
 
     def extend(self, rows: list[Row], ids: list[int] | None) -> None:
         for row in rows:
             if row["type_name"] == SessionStarted.type_name:  # like Rasa: a tracker holds the latest session only
                 self.events.clear()
                 self.size = 0
+                self.summary.reset()
             event = deserialise_event(row["data"])
             if event is not None:  # as Rasa's `from_dict`, which skips what it cannot read
                 self.events.append(event)
@@ -372,10 +375,11 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         return [{"type_name": type_name, "data": data} for _, type_name, data in found], [row[0] for row in found]
 
     def _tracker(self, sender_id: str, conversation: _Conversation) -> DialogueStateTracker | None:
-        """The tracker `DialogueStateTracker.from_dict` would build from the stored rows, without parsing them again."""
+        """The latest session's last turns after a summary of the state before them (bot/conversation_window.py),
+        built from the stored rows without parsing them again."""
         if not conversation.events or not self.domain:
             return None
-        return DialogueStateTracker.from_events(sender_id, conversation.events, self.domain.slots)
+        return windowed_tracker(sender_id, conversation.events, self.domain.slots, conversation.summary)
 
     # --- writing -------------------------------------------------------------------------------------------------
 
@@ -384,7 +388,8 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         await self.stream_events(tracker)
         sender_id = tracker.sender_id
         known = self._cache.get(sender_id) or await self._load_for_save(sender_id)
-        rows = [self._row(sender_id, event) for event in itertools.islice(tracker.events, len(known.events), None)]
+        new = itertools.islice(tracker.events, new_events_from(tracker, len(known.events)), None)
+        rows = [self._row(sender_id, event) for event in new]
         if not rows:
             return
         try:

@@ -11,8 +11,9 @@ checks the predictions).
 
 Finetuning still loads Rasa's way (it continues training, so it needs the optimizer state).
 
-Installed by `install()`: in `rasa run` by the conversation store, which Rasa builds before it loads the model,
-and by our evaluations (`bot.evaluate`, the retrain gate). Stock Rasa in `make bench` does not get it.
+Installed by `install()`: in `rasa run` by our channels (bot/channels/faults.py), whose blueprints Rasa builds
+before it loads the model, and by our evaluations (`bot.evaluate`, the retrain gate). Stock Rasa in `make bench`
+(plain `rest` channel) does not get it.
 """
 
 from __future__ import annotations

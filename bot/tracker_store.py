@@ -42,7 +42,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.utils.common import all_subclasses
 from sqlalchemy.engine import URL, Engine, make_url
 
-from bot import model_loading, per_turn
+from bot import per_turn
 from bot.alerts import record_alert, resolve_alert
 from bot.config import VAR_DIR, settings
 from bot.conversation_window import Summary, new_events_from, windowed_tracker
@@ -330,7 +330,6 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 "Rasa will not fall back to an in-memory store."
             ) from error
         per_turn.install()
-        model_loading.install()  # Rasa builds this store before it loads the model
         self.cache_bytes = int(cache_bytes)
         self.attempts = max(1, int(attempts))
         self._cache: OrderedDict[str, _Conversation] = OrderedDict()

@@ -24,6 +24,7 @@ from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from sanic import Sanic
 from sanic.request import Request
 
+from bot import model_loading
 from bot.channels import model_swap
 from bot.config import limit_settings
 
@@ -124,7 +125,11 @@ def prepare(request: Request) -> None:
 
 
 def register_listeners(blueprint: Any) -> None:
-    """Cap request sizes before the server starts and guard the agent once it is loaded."""
+    """Cap request sizes before the server starts and guard the agent once it is loaded.
+
+    Rasa builds the channels' blueprints before it loads the model, so the prediction-only loading goes in here.
+    """
+    model_loading.install()  # bot/model_loading.py
 
     @blueprint.listener("before_server_start")
     async def _cap(app: Sanic, _: Any) -> None:

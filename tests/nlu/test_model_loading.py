@@ -61,22 +61,15 @@ def test_lean_loading_predicts_what_rasa_loading_predicts(model_path: Path) -> N
         assert max(abs(ours["ranking"][name] - theirs["ranking"][name]) for name in ours["ranking"]) < 1e-5
 
 
-def test_the_conversation_store_installs_it_before_rasa_loads_the_model(tmp_path: Path) -> None:
-    """`rasa run` builds the tracker store before it loads the model: the store's start puts the loader in."""
+def test_our_channels_install_it_before_rasa_loads_the_model() -> None:
+    """`rasa run` builds the channels' blueprints before it loads the model; ours put the loader in."""
     script = (
-        "import sys; from bot.tracker_store import MaskingSQLTrackerStore; "
+        "from bot.channels.rest import MaskedRestInput; "
         "from rasa.utils.tensorflow.models import RasaModel; from bot import model_loading; "
         "assert RasaModel.load.__func__ is not model_loading.lean_load; "
-        "MaskingSQLTrackerStore(host=sys.argv[1], spool_dir=sys.argv[2]); "
+        "MaskedRestInput().blueprint(lambda message: None); "
         "print(RasaModel.load.__func__ is model_loading.lean_load)"
     )
-    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    result = subprocess.run(
-        [sys.executable, "-c", script, url, str(tmp_path / "spool")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "True"

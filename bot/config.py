@@ -21,6 +21,7 @@ class Settings:
     rasa_token: str
     models_dir: Path
     jieba_dir: Path
+    training_root: Path  # where `retrain` writes training data and trains: this checkout, or a copy of it
 
 
 def alerts_path() -> Path:
@@ -43,6 +44,7 @@ def settings() -> Settings:
         rasa_token=os.environ.get("RASA_TOKEN", ""),
         models_dir=Path(os.environ.get("MODELS_DIR", str(ROOT / "models"))),
         jieba_dir=VAR_DIR / "jieba",
+        training_root=Path(os.environ.get("TRAINING_ROOT") or ROOT),
     )
 
 

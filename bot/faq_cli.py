@@ -126,10 +126,12 @@ FAQ_ACTIONS: Handlers = {
 
 
 def _retrain(args: argparse.Namespace) -> int:
+    from bot.config import settings
     from bot.retrain import GateRefused, Options, RetrainError, retrain
 
     try:
-        options = Options(actor=_actor(args), deploy=not args.no_deploy, allow_finetune=not args.full)
+        root = settings().training_root
+        options = Options(_actor(args), root, deploy=not args.no_deploy, allow_finetune=not args.full)
         if args.progress_file:
             options.progress = _progress_to(Path(args.progress_file))
         result = retrain(options)

@@ -454,7 +454,9 @@ def consider(options: Options, model: Path, mode: str, models_dir: Path | None =
         audit.record(options.actor, "deploy", final.name, {"accuracy": scores.accuracy}, url=options.url)
         _stamp(options, folder, final)
     seconds["deploy"] = time.monotonic() - started
-    save_registry(folder, _prune(folder, [*records, record]))
+    if record not in records:  # _mark_live has added it when it went live
+        records.append(record)
+    save_registry(folder, _prune(folder, records))
     return RetrainResult(record, options.deploy, [], seconds)
 
 

@@ -4,8 +4,8 @@
 1. generates the FAQ training data (``data/nlu/faq_generated.yml``, ``data/rules/faq_generated.yml``), the staff
    jieba dictionary and the examples labelled in the console's misunderstood inbox (``data/nlu/reviewed.yml``);
 2. flags new FAQs whose questions the live model already answers with another topic at high confidence;
-3. ``rasa data validate``;
-4. trains: ``--finetune`` from the live model when the labels, domain and config are unchanged (new examples for
+3. ``rasa data validate``, beside
+4. the training: ``--finetune`` from the live model when the labels, domain and config are unchanged (new examples for
    existing intents and FAQs), a full train otherwise (Rasa's training cache reuses unchanged components);
 5. evaluates on the NLU hold-out file and on every new FAQ's question and paraphrases;
 6. refuses, saying why, if hold-out accuracy drops by more than one point or a new FAQ is not recognised;
@@ -185,28 +185,39 @@ def inputs_hash(root: Path) -> str:
 # --- steps -----------------------------------------------------------------------------------------------------
 
 
-def _rasa(args: list[str], root: Path, log: Path) -> int:
+def _start_rasa(args: list[str], root: Path, log: Path) -> subprocess.Popen[bytes]:
     """Rasa in `root` (a copy of the project in tests), with this project's `bot` package importable."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": path}
     with log.open("a", encoding="utf-8") as out:
         command = [sys.executable, "-m", "rasa", *args]
-        return subprocess.call(command, cwd=root, stdout=out, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(command, cwd=root, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-def validate(root: Path, log: Path) -> None:
-    args = ["data", "validate", "--max-history", "5", "--data", "data", "--domain", "domain.yml"]
-    if _rasa([*args, "--config", "config.yml"], root, log) != 0:
-        raise RetrainError(f"训练数据校验失败（rasa data validate），详情见 {log}")
-
-
-def train(root: Path, out: Path, name: str, base: Path | None, log: Path) -> Path:
+def validate_and_train(root: Path, out: Path, name: str, base: Path | None, log: Path) -> Path:
+    """`rasa data validate` beside `rasa train`: each keeps one core busy for the first seconds, so the check costs
+    no time; invalid data stops the training and nothing is trained from it."""
+    check = ["data", "validate", "--max-history", "5", "--data", "data", "--domain", "domain.yml"]
+    check += ["--config", "config.yml"]
     args = ["train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data", "--out", str(out)]
     args += ["--fixed-model-name", name]
     if base is not None:
         args += ["--finetune", str(base), "--epoch-fraction", "0.5"]
-    if _rasa(args, root, log) != 0 or not (out / f"{name}.tar.gz").is_file():
-        raise RetrainError(f"训练失败，详情见 {log}")
+    validate_log = log.with_name(log.stem + "-validate.log")
+    validate_log.write_text("", encoding="utf-8")
+    validation = _start_rasa(check, root, validate_log)
+    training = _start_rasa(args, root, log)
+    try:
+        if validation.wait() != 0:
+            training.kill()
+            raise RetrainError(f"训练数据校验失败（rasa data validate），详情见 {validate_log}")
+        if training.wait() != 0 or not (out / f"{name}.tar.gz").is_file():
+            raise RetrainError(f"训练失败，详情见 {log}")
+    finally:
+        for process in (validation, training):
+            if process.poll() is None:
+                process.kill()
+            process.wait()
     return out / f"{name}.tar.gz"
 
 
@@ -375,18 +386,17 @@ def _retrain(options: Options, models_dir: Path) -> RetrainResult:
     records = load_registry(models_dir)
     live, _ = _baseline(options, records, models_dir)
     flags = _collisions(options.target or Target.from_settings(), _new_faqs(faqs, live), say)
-    say("2/6 校验训练数据（rasa data validate）")
-    validate(options.root, log)
     labels, inputs = labels_of(options.root), inputs_hash(options.root)
     finetune = options.allow_finetune and live is not None and live.labels == labels and live.inputs == inputs
     mode = "finetune" if finetune else "full"
+    say("2/6 校验训练数据（rasa data validate，与训练同时进行；数据有误则停止训练）")
     say(f"3/6 训练（{'在当前模型上微调 --finetune' if finetune else '完整训练'}）")
     candidates = models_dir / "candidates"
     candidates.mkdir(parents=True, exist_ok=True)
     name = f"{datetime.utcnow():%Y%m%d-%H%M%S}-{mode}"
     audit.record(options.actor, "train", name, {"mode": mode, "faqs": len(faqs)}, url=options.url)
     prepared = time.monotonic()
-    model = train(options.root, candidates, name, Path(live.file) if finetune and live else None, log)
+    model = validate_and_train(options.root, candidates, name, Path(live.file) if finetune and live else None, log)
     trained = time.monotonic()
     result = consider(options, model, mode, models_dir)
     result.flags = flags

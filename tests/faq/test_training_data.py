@@ -161,3 +161,21 @@ def test_with_a_single_faq_the_bare_faq_intent_means_that_faq(kb_url: str) -> No
     assert faq.topic_intent({"name": "faq"}) == "faq"  # two FAQs: only the selector can tell
     assert faq.topic_intent({"name": "faq", "full_retrieval_intent_name": f"faq/{key}"}) == f"faq/{key}"
     assert faq.topic_intent({"name": "ask_sscard_apply"}) == "ask_sscard_apply"
+
+
+def test_invalid_training_data_stops_the_training_and_says_why(tmp_path: Path) -> None:
+    from bot.retrain import RetrainError, validate_and_train
+    from bot.retrain import project_copy as full_project_copy
+
+    root = full_project_copy(tmp_path / "invalid")
+    # A hand-edited file that breaks Rasa's schema (rasa data validate fails on errors, only warns on the rest).
+    (root / "data" / "nlu" / "broken.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: thanks\n  examples: 5\n', "utf-8"
+    )
+    out, log = tmp_path / "models", tmp_path / "retrain.log"
+    log.write_text("", encoding="utf-8")
+    with pytest.raises(RetrainError, match="校验失败"):
+        validate_and_train(root, out, "candidate", None, log)
+    assert not (out / "candidate.tar.gz").exists()
+    assert "broken.yml" in (tmp_path / "retrain-validate.log").read_text(encoding="utf-8")  # Rasa's reason, kept
+    assert "Your Rasa model is trained" not in log.read_text(encoding="utf-8")

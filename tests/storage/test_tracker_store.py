@@ -81,6 +81,28 @@ async def test_later_saves_store_only_new_events(database_url: str) -> None:
     assert [row["type_name"] for row in event_rows(database_url)] == ["action", "user", "slot", "bot", "bot"]
 
 
+async def test_a_turn_is_one_statement_to_read_and_one_to_write(database_url: str) -> None:
+    """No BEGIN/COMMIT round trips around a turn's single statements; the rows are committed all the same."""
+    store = store_on(database_url)
+    tracker = tracker_with_personal_data()
+    await store.save(tracker)
+    await store.retrieve("resident-1")
+    statements: list[str] = []
+    commits: list[bool] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2].split()[0]))
+    sa.event.listen(store.engine, "commit", lambda *args: commits.append(True))
+
+    await store.retrieve("resident-1")
+    tracker.update(BotUttered("还有别的问题吗？"))
+    tracker.update(ActionExecuted("action_listen"))
+    await store.save(tracker)
+    store.engine.dispose()
+
+    assert statements == ["SELECT", "INSERT"]
+    assert commits == []  # each statement committed by itself (autocommit), not by a transaction around it
+    assert [row["type_name"] for row in event_rows(database_url)] == ["action", "user", "slot", "bot", "bot", "action"]
+
+
 async def test_rasas_own_sql_store_reads_the_rows(database_url: str) -> None:
     await store_on(database_url).save(tracker_with_personal_data())
     rasa_store = SQLTrackerStore(domain=DOMAIN, host=database_url)

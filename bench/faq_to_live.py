@@ -1,5 +1,6 @@
 """FAQ-to-live for `make bench`: a staff member imports a FAQ file; how long until a resident's paraphrase gets the
-new answer from the running server, and how many requests failed meanwhile for a resident who kept chatting.
+new answer from the running server, and how many requests failed meanwhile for a resident who kept chatting. Timed
+twice: the city's first two FAQs (a full training), then one more (finetuned in, the usual case).
 
 Runs in a copy of the project (`var/bench/faq/`) against its own Rasa + action server on the current model, so the
 working tree and `models/` are untouched. The clock starts before `faq import` and stops when the probe (a
@@ -35,6 +36,16 @@ CSV = (
     "|俺想去图书馆看书几点开门|市图书馆营业时间|圖書館幾點開門,查看通知\n"
 )
 PROBE = "市图书馆今天开不开门呀"  # not in the file
+# The first FAQs, before the timed one (bench/faq_modes.py has them with more paraphrases).
+FIRST_ANSWER = "测试答案：公园开放时间以市城管局发布的通知为准。"
+FIRST_CSV = (
+    "question,answer,office,paraphrases,procedure\n"
+    f"公园晚上几点关门,{FIRST_ANSWER},市城管局,"
+    "市里的公园几点关门|公园夜里开放不|晚上去公园遛弯几点得出来|公园开放时间|公园早上几点开门,查看通知\n"
+    "老年人优待证怎么办,测试答案：老年人优待证以市民政局通知为准。,市民政局,"
+    "老年证咋办|俺爹七十了能办老年优待证不|办老年证要带啥|老年人优待证在哪申请|老年卡怎么申领,查看通知\n"
+)
+FIRST_PROBE = "晚上九点还能进公园不"  # not in the file
 CHAT, CHAT_EXPECT = "社保卡咋办", "市人社局"
 
 
@@ -69,7 +80,7 @@ def answers(url: str, probe: str, expect: str) -> bool:
     return reply.status_code == 200 and any(expect in (m.get("text") or "") for m in reply.json())
 
 
-def measure_faq_to_live(database_url: str, timeout: float = 1200) -> dict[str, Any]:
+def measure_faq_to_live(database_url: str) -> dict[str, Any]:
     """`make bench` section: seconds from `faq import` to the answer being live, and failed chat requests."""
     model = latest_model()
     if model is None:
@@ -94,25 +105,39 @@ def measure_faq_to_live(database_url: str, timeout: float = 1200) -> dict[str, A
         command = rasa_command(base, rasa_port, token, endpoints, ROOT / "credentials.yml")
         servers.append(start("faq-rasa", command, f"http://127.0.0.1:{rasa_port}/status?token={token}", env, ROOT))
         target = Target(f"http://127.0.0.1:{rasa_port}", token)
-        return _timed(csv_file, root, models_dir, target, database_url, timeout)
+        return _timed(csv_file, root, models_dir, target, database_url)
     finally:
         for server in servers:
             server.stop()
 
 
-def _timed(csv_file: Path, root: Path, models_dir: Path, target: Target, url: str, timeout: float) -> dict[str, Any]:
+def _timed(csv_file: Path, root: Path, models_dir: Path, target: Target, url: str) -> dict[str, Any]:
+    """First the city's first staff FAQs (a full training: the intent `faq` is new), then one more FAQ on top, the
+    usual case (finetuned: bot/nlu/faq_selector.py). Both are timed; `seconds` is the second."""
     options = Options(actor="bench", root=root, models_dir=models_dir, target=target, url=url, progress=_quiet)
     score_live_model(options, models_dir)  # known after any retrain; only the very first one measures it
-    chatter = Chatter(target.url)
+    seed = csv_file.with_name("first-faqs.csv")
+    seed.write_text("\ufeff" + FIRST_CSV, encoding="utf-8")
+    first = _until_live(seed, options, FIRST_PROBE, FIRST_ANSWER)
+    another = _until_live(csv_file, options, PROBE, ANSWER)
+    return {**another, "first_faqs": first}
+
+
+def _until_live(csv_file: Path, options: Options, probe: str, answer: str) -> dict[str, Any]:
+    """Import `csv_file`, retrain and deploy while a resident chats; seconds until `probe` gets `answer`."""
+    assert options.target is not None and options.url is not None
+    url = options.target.url
+    chatter = Chatter(url)
     chatter.thread.start()
     started = time.monotonic()
     try:
-        imported = faq.import_csv(csv_file, "bench", update=True, url=url)
+        imported = faq.import_csv(csv_file, "bench", update=True, url=options.url)
         result = retrain(options)
-        while time.monotonic() - started < timeout and not answers(target.url, PROBE, ANSWER):
+        deployed = time.monotonic()  # live now; a probe the model does not understand is not waited for long
+        while time.monotonic() - deployed < 60 and not answers(url, probe, answer):
             time.sleep(0.5)
         seconds = time.monotonic() - started
-        live = answers(target.url, PROBE, ANSWER)
+        live = answers(url, probe, answer)
     finally:
         chatter.stop.set()
         chatter.thread.join(timeout=70)

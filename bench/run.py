@@ -67,6 +67,7 @@ GOALS = {
     "rasa_rss_mb": ("≤", 1024.0),
     "turn200_over_turn5": ("≤", 1.5),
     "full_log_over_empty": ("≤", 1.2),
+    "faq_to_live_s": ("≤", 120.0),
 }
 # Sections others add (console list query on the full log, FAQ-to-live time): "name": "module:function".
 EXTRA_SECTIONS: dict[str, str] = {
@@ -353,6 +354,9 @@ class Report:
         }
         if "full_log" in ours:
             measured["full_log_over_empty"] = ours["full_log"]["c1"]["p95_ms"] / ours["c1"]["p95_ms"]
+        faq_live = self.results.get("extra", {}).get("faq_to_live", {})
+        if faq_live.get("answered"):
+            measured["faq_to_live_s"] = faq_live["seconds"]
         goals = {}
         for name, value in measured.items():
             sign, target = GOALS[name]
@@ -391,6 +395,15 @@ class Report:
             f"NLU hold-out: in-scope accuracy {nlu['in_scope_accuracy']:.3f}, out-of-scope rejection "
             f"{nlu['oos_recall']:.3f}, misroutes {nlu['misroutes']}; full training {train.get('seconds')} s"
         )
+        faq_live = self.results.get("extra", {}).get("faq_to_live", {})
+        if "seconds" in faq_live:
+            first = faq_live.get("first_faqs", {})
+            lines.append(
+                f"FAQ import -> new answer live: {faq_live['seconds']} s ({faq_live['mode']}, answered: "
+                f"{faq_live['answered']}); the first FAQs {first.get('seconds')} s ({first.get('mode')}); failed chat "
+                f"requests {faq_live['failed_requests']} of {faq_live['requests']}, "
+                f"{first.get('failed_requests')} of {first.get('requests')}"
+            )
         for name, goal in self.results["goals"].items():
             lines.append(f"goal {name}: {goal['value']} (goal {goal['goal']}) {'met' if goal['met'] else 'NOT met'}")
         return "\n".join(lines)

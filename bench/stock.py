@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -66,11 +67,13 @@ def write_project(folder: Path = STOCK_DIR) -> None:
     shutil.copytree(ROOT / "data" / "nlu", data / "nlu")
     (data / "rules.yml").write_text(yaml.safe_dump(stock_rules(stock["intents"]), allow_unicode=True), "utf-8")
     (folder / "domain.yml").write_text(yaml.safe_dump(stock, allow_unicode=True, sort_keys=False), "utf-8")
-    # Same pipeline, but Rasa's own DIETClassifier: ours (bot/nlu/diet.py) only trains faster, it predicts the same.
+    # Same pipeline, but Rasa's own DIETClassifier and ResponseSelector: ours (bot/nlu/diet.py,
+    # bot/nlu/faq_selector.py) train and finetune faster, and the committed data has no staff FAQs to select.
     config = (ROOT / "config.yml").read_text(encoding="utf-8")
-    (folder / "config.yml").write_text(
-        config.replace("name: bot.nlu.diet.DIETClassifier", "name: DIETClassifier"), "utf-8"
-    )
+    config = config.replace("name: bot.nlu.diet.DIETClassifier", "name: DIETClassifier")
+    config = config.replace("name: bot.nlu.faq_selector.FaqSelector", "name: ResponseSelector")
+    config = re.sub(r"\n +finetune_epochs: .*", "", config)  # our selector's option
+    (folder / "config.yml").write_text(config, "utf-8")
     (folder / "endpoints.yml").write_text("# stock Rasa: in-memory tracker store, no action server\n", "utf-8")
     (folder / "credentials.yml").write_text("rest:\n", "utf-8")
 

@@ -527,9 +527,9 @@ def write_training_data(root: Path = ROOT, url: str | None = None) -> list[Path]
     rules.parent.mkdir(parents=True, exist_ok=True)
     nlu_data = {
         "version": "3.1",
+        # No responses: action_answer_topic reads the answer from the KB, and without them a new FAQ changes
+        # neither the domain nor Rasa's labels, so it can be finetuned in (bot/nlu/faq_selector.py).
         "nlu": [{"intent": intent, "examples": _examples_block(texts)} for intent, texts in examples.items()],
-        # ResponseSelector needs a response per key; the resident never sees it: action_answer_topic reads the KB.
-        "responses": {f"utter_{intent}": [{"text": texts[0]}] for intent, texts in examples.items()},
     }
     rule = {
         "rule": "answer a staff FAQ from the KB",

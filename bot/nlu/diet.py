@@ -27,6 +27,8 @@ from rasa.utils.tensorflow.constants import REGULARIZATION_CONSTANT, SCALE_LOSS
 from rasa.utils.tensorflow.models import RasaModel
 from tensorflow.python.eager import tape  # stop_recording: no public API pauses every active tape
 
+from bot.nlu.finetune import LeanFinetune
+
 
 def log_likelihood(
     inputs: tf.Tensor, tag_indices: tf.Tensor, sequence_lengths: tf.Tensor, transition_params: tf.Tensor
@@ -63,7 +65,7 @@ class TapeFreeCRF(layers.CRF):
         return tf.reduce_mean(loss)
 
 
-class FastTraceDIET(DIET):
+class FastTraceDIET(LeanFinetune, DIET):
     def _prepare_entity_recognition_layers(self) -> None:
         super()._prepare_entity_recognition_layers()
         # Same keys in _tf_layers as Rasa's, so checkpoints (and --finetune from them) line up.

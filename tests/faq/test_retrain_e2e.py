@@ -1,5 +1,6 @@
-"""End to end, with ONE training: import a FAQ → retrain → live in the running server with no failed request;
-edit the answer → live without retraining; a gate failure keeps the model live; rollback restores the old one.
+"""End to end, with one full training and one finetuning: import the first FAQs → retrain (full) → live in the
+running server with no failed request; import another → retrain (finetuned in) → live; edit an answer → live
+without retraining; a gate failure keeps the model live; rollback restores the old behaviour.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +26,17 @@ CSV = (
     f"市图书馆几点开门,{ANSWER},市文广旅局,"
     "图书馆开放时间是几点|图书馆周末开门吗|图书馆晚上几点关门|去市图书馆借书啥时候能进|图书馆节假日开不开"
     "|俺想去图书馆看书几点开门|市图书馆营业时间|圖書館幾點開門,查看通知\n"
+    "公园晚上几点关门,测试答案：公园开放时间以市城管局通知为准。,市城管局,"
+    "市里的公园几点关门|公园夜里开放不|晚上去公园遛弯几点得出来|公园开放时间|公园早上几点开门,查看通知\n"
 )
 UNSEEN = "市图书馆今天开不开门呀"  # not in the file
+BLOOD = "测试答案：献血地点以市卫健体委发布的通知为准。"
+ANOTHER_CSV = (
+    "question,answer,office,paraphrases,procedure\n"
+    f"献血在哪里献,{BLOOD},市卫健体委,驻马店哪里可以献血|无偿献血点在哪|想献血去哪|献血屋在什么地方|义务献血找哪里,"
+    "查看通知\n"
+)
+BLOOD_UNSEEN = "市里献血的地方在哪"  # not in the file
 
 
 @dataclass
@@ -64,11 +73,10 @@ class Trained:
     progress: list[str]
 
 
-@pytest.fixture(scope="module")
-def trained(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
-    path = tmp_path_factory.mktemp("faq-csv") / "faqs.csv"
-    path.write_text("\ufeff" + CSV, encoding="utf-8")
-    assert faq.import_csv(path, "王芳", url=live.url).created == ["f0001"]
+def import_and_retrain(live: Live, csv: str, folder: Path) -> Trained:
+    path = folder / "faqs.csv"
+    path.write_text("\ufeff" + csv, encoding="utf-8")
+    assert faq.import_csv(path, "王芳", url=live.url).created
     chatter, progress = Chatter(live.servers.rasa_url), []
     client = threading.Thread(target=chatter.run, daemon=True)
 
@@ -87,7 +95,19 @@ def trained(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tr
         chatter.stop.set()
         if client.is_alive():
             client.join(timeout=130)
-    yield Trained(result, chatter, progress)
+    return Trained(result, chatter, progress)
+
+
+@pytest.fixture(scope="module")
+def trained(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """The first two FAQs: the intent `faq` is new to the model, so a full training."""
+    return import_and_retrain(live, CSV, tmp_path_factory.mktemp("faq-csv"))
+
+
+@pytest.fixture(scope="module")
+def finetuned(live: Live, trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """One more FAQ on top: finetuned into the live model."""
+    return import_and_retrain(live, ANOTHER_CSV, tmp_path_factory.mktemp("faq-csv"))
 
 
 def status_model(live: Live) -> str:
@@ -108,7 +128,7 @@ def test_hold_out_accuracy_holds_and_the_scores_are_kept(live: Live, trained: Tr
     new = trained.result.record
     assert base.holdout_accuracy is not None and new.holdout_accuracy is not None
     assert new.holdout_accuracy >= base.holdout_accuracy - 0.01
-    assert (new.faq_recognised, new.faq_checked) == (1, 1)
+    assert (new.faq_recognised, new.faq_checked) == (2, 2)
     assert base.status == "previous" and new.mode == "full"
     assert [e.action for e in audit.recent(url=live.url)][:2] == ["deploy", "train"]
 
@@ -117,7 +137,23 @@ def test_no_request_failed_while_the_model_was_swapped(trained: Trained) -> None
     assert trained.chatter.sent > 0 and trained.chatter.failed == []
 
 
-def test_an_edited_answer_is_live_without_retraining(live: Live, trained: Trained) -> None:
+def test_another_faq_is_finetuned_into_the_live_model(live: Live, trained: Trained, finetuned: Trained) -> None:
+    record, before = finetuned.result.record, trained.result.record
+    assert record.mode == "finetune" and finetuned.result.deployed and Path(record.file).name in status_model(live)
+    assert any("微调" in line for line in finetuned.progress)
+    assert not any("改为完整训练" in line for line in finetuned.progress)  # no fall-back to a full training
+    assert (record.faq_recognised, record.faq_checked) == (1, 1)  # only the new FAQ is new
+    assert before.holdout_accuracy is not None and record.holdout_accuracy is not None
+    assert record.holdout_accuracy >= before.holdout_accuracy - 0.01
+    text = live.servers.text_of(f"r-{uuid.uuid4().hex[:6]}", BLOOD_UNSEEN)
+    assert BLOOD in text and "市卫健体委" in text
+    assert ANSWER in live.servers.text_of(f"r-{uuid.uuid4().hex[:6]}", UNSEEN)  # the earlier FAQs still answer
+    assert finetuned.chatter.sent > 0 and finetuned.chatter.failed == []
+    train = next(e for e in audit.recent(url=live.url) if e.action == "train")
+    assert train.detail["mode"] == "finetune"
+
+
+def test_an_edited_answer_is_live_without_retraining(live: Live, finetuned: Trained) -> None:
     view = faq.get_faq("f0001", url=live.url)
     assert view is not None
     edited = faq.FaqInput(view.question, EDITED, view.office_id, view.paraphrases, view.procedure, key="f0001")
@@ -126,28 +162,28 @@ def test_an_edited_answer_is_live_without_retraining(live: Live, trained: Traine
     assert EDITED in text and ANSWER not in text
 
 
-def test_a_gate_failure_keeps_the_live_model(live: Live, trained: Trained) -> None:
-    """A candidate that does not know a new FAQ (here: the old model, for f0002) is refused and deleted."""
-    extra = faq.FaqInput("公园几点关门", "测试答案：以市城管局通知为准。", "urban", ["公园晚上几点关门"])
-    faq.save_one(extra, "王芳", url=live.url)
+def test_a_gate_failure_keeps_the_live_model(live: Live, finetuned: Trained) -> None:
+    """A candidate that does not know a new FAQ (here: the old model, for f0004) is refused and deleted."""
+    extra = faq.FaqInput("农机购置补贴怎么申请", "测试答案：以市农业农村局通知为准。", "agri", ["农机补贴咋申请"])
+    key = faq.save_one(extra, "王芳", url=live.url)
     candidate = Path(shutil.copy(live.base_model, live.models_dir / "candidates" / "old-model-again.tar.gz"))
     options = Options(actor="王芳", root=live.root, models_dir=live.models_dir, target=live.target, url=live.url)
     try:
         with pytest.raises(GateRefused) as refused:
             consider(options, candidate, "full")
     finally:
-        faq.set_enabled("f0002", False, "王芳", url=live.url)
-    assert any(reason.startswith("新 FAQ f0002 没有被识别") for reason in refused.value.reasons), refused.value.reasons
+        faq.set_enabled(key, False, "王芳", url=live.url)
+    assert any(reason.startswith(f"新 FAQ {key} 没有被识别") for reason in refused.value.reasons), refused.value.reasons
     assert not candidate.exists()
-    assert Path(trained.result.record.file).name in status_model(live)
+    assert Path(finetuned.result.record.file).name in status_model(live)
     assert EDITED in live.servers.text_of(f"r-{uuid.uuid4().hex[:6]}", UNSEEN)
     assert audit.recent(url=live.url)[0].action in ("faq.disable", "gate.refused")
 
 
-def test_rollback_restores_the_old_behaviour(live: Live, trained: Trained) -> None:
+def test_rollback_restores_the_old_behaviour(live: Live, trained: Trained, finetuned: Trained) -> None:
     restored = rollback("李强", live.models_dir, live.target, live.url)
-    assert Path(restored.file).name == live.base_model.name
-    assert live.base_model.name in status_model(live)
-    text = live.servers.text_of(f"r-{uuid.uuid4().hex[:6]}", UNSEEN)
-    assert EDITED not in text and ANSWER not in text
+    assert Path(restored.file).name == Path(trained.result.record.file).name  # the model before the finetuning
+    assert Path(restored.file).name in status_model(live)
+    assert BLOOD not in live.servers.text_of(f"r-{uuid.uuid4().hex[:6]}", BLOOD_UNSEEN)
+    assert EDITED in live.servers.text_of(f"r-{uuid.uuid4().hex[:6]}", UNSEEN)
     assert audit.recent(url=live.url)[0].actor == "李强"

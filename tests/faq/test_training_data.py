@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answers import ActionAnswerTopic
 from bot.config import ROOT
-from bot.retrain import labels_of, write_labelled_examples
+from bot.retrain import ModelRecord, can_finetune, inputs_hash, labels_of, write_labelled_examples
 from kb import audit, faq
 
 ITEM = faq.FaqInput(
@@ -50,6 +50,7 @@ def test_faqs_are_generated_as_retrieval_intents_rasa_can_load(tmp_path: Path, k
     assert rule["steps"] == [{"intent": "faq"}, {"action": "action_answer_topic"}]
     assert nlu.read_text(encoding="utf-8").startswith("# GENERATED")
     assert f"faq/{key}" in labels_of(root)
+    assert data.responses == {}  # answered from the KB; no response per key, so the domain does not change
     faq.set_enabled(key, False, "王芳", url=kb_url)
     assert faq.write_training_data(root, kb_url) == [] and not nlu.exists() and not rules.exists()
 
@@ -179,3 +180,37 @@ def test_invalid_training_data_stops_the_training_and_says_why(tmp_path: Path) -
     assert not (out / "candidate.tar.gz").exists()
     assert "broken.yml" in (tmp_path / "retrain-validate.log").read_text(encoding="utf-8")  # Rasa's reason, kept
     assert "Your Rasa model is trained" not in log.read_text(encoding="utf-8")
+
+
+def test_another_faq_keeps_rasas_labels_so_it_can_be_finetuned_in(tmp_path: Path, kb_url: str) -> None:
+    """Rasa finetunes only when the labels (intents, entities, actions) and the domain are as before; FAQ keys are
+    not Rasa labels, so a third FAQ (or a disabled one) is finetuned, while the first FAQs need a full training."""
+    root = project_copy(tmp_path)
+    for name in ("config.yml", "domain.yml"):
+        shutil.copy(ROOT / name, root / name)
+    before = labels_of(root)
+    first = [
+        faq.save_one(faq.FaqInput(**{**vars(ITEM), "question": q, "paraphrases": []}), "王芳", url=kb_url)
+        for q in ("市图书馆几点开门", "公园晚上几点关门")
+    ]
+    nlu, _ = faq.write_training_data(root, kb_url)
+    two = ModelRecord("m.tar.gz", "", "", "full", labels=labels_of(root), inputs=inputs_hash(root))
+    fingerprint = load_data(str(root / "data" / "nlu")).label_fingerprint()
+    base = ModelRecord("base.tar.gz", "", "", "full", labels=before, inputs=two.inputs)
+    assert not can_finetune(base, two.labels, two.inputs)  # the intent `faq` is new
+
+    faq.save_one(faq.FaqInput(**{**vars(ITEM), "question": "献血在哪里献", "paraphrases": []}), "王芳", url=kb_url)
+    faq.write_training_data(root, kb_url)
+    assert load_data(str(root / "data" / "nlu")).label_fingerprint() == fingerprint  # what Rasa's finetuning checks
+    assert len(labels_of(root)) == len(two.labels) + 1
+    assert can_finetune(two, labels_of(root), inputs_hash(root))
+
+    faq.set_enabled(first[0], False, "王芳", url=kb_url)  # two FAQs left: the selector still has two to tell apart
+    faq.write_training_data(root, kb_url)
+    assert can_finetune(two, labels_of(root), inputs_hash(root))
+    faq.set_enabled(first[1], False, "王芳", url=kb_url)  # one left: Rasa trains no selector for one label
+    faq.write_training_data(root, kb_url)
+    assert not can_finetune(two, labels_of(root), inputs_hash(root))
+    (root / "config.yml").write_text((root / "config.yml").read_text() + "\n# changed\n")
+    assert not can_finetune(two, two.labels, inputs_hash(root))
+    assert nlu.is_file()

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 import aiohttp
-from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
 from sanic import Sanic
 from sanic.request import Request
 
@@ -86,7 +87,7 @@ class ActionServerGuard(EndpointConfig):
             return {"events": [], "responses": []}
         kwargs["timeout"] = aiohttp.ClientTimeout(total=self.timeout)
         try:
-            return await super().request(method, subpath, content_type, compress, **kwargs)
+            return await self._request(method, subpath, content_type, compress, **kwargs)
         except ClientResponseError as error:
             if error.status == 400:  # the action server rejected the action: Rasa handles that itself
                 raise
@@ -99,6 +100,53 @@ class ActionServerGuard(EndpointConfig):
             "Action server %s failed running %s (%s); the resident gets %s", self.url, action, reason, UNAVAILABLE
         )
         return fallback_response()
+
+    async def _request(
+        self, method: str, subpath: str | None, content_type: str | None, compress: bool, **kwargs: Any
+    ) -> Any:
+        """`EndpointConfig.request` on a kept-alive connection: Rasa opens a new client session, and so a new TCP
+        connection the action server must accept, for every action call."""
+        headers = {"Content-Type": content_type} if content_type else {}
+        headers.update(kwargs.pop("headers", None) or {})
+        headers.update(self.headers or {})
+        auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) if self.basic_auth else None
+        ssl_context = ssl.create_default_context(cafile=self.cafile) if self.cafile else None
+        session = _session()
+        url = concat_url(self.url, subpath)
+        params = self.combine_parameters(kwargs)
+        async with session.request(
+            method, url, headers=headers, params=params, compress=compress, ssl=ssl_context, auth=auth, **kwargs
+        ) as response:
+            if response.status >= 400:
+                raise ClientResponseError(response.status, response.reason, await response.content.read())
+            try:
+                return await response.json()
+            except aiohttp.ContentTypeError:
+                return None
+
+
+_SESSIONS: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+KEEP_ALIVE_SECONDS = 2.0
+
+
+def _session() -> aiohttp.ClientSession:
+    """This event loop's client session for action calls (its pool keeps connections to the action server open)."""
+    loop = asyncio.get_running_loop()
+    session = _SESSIONS.get(loop)
+    if session is None or session.closed:
+        for other in [known for known in _SESSIONS if known.is_closed()]:  # loops that ended (tests)
+            del _SESSIONS[other]
+        # Idle connections go after 2 s, before the action server's Sanic drops them (KEEP_ALIVE_TIMEOUT, 5 s): a
+        # request is never sent down a connection the server is closing.
+        connector = aiohttp.TCPConnector(keepalive_timeout=KEEP_ALIVE_SECONDS)
+        session = _SESSIONS[loop] = aiohttp.ClientSession(connector=connector)
+    return session
+
+
+async def close_sessions() -> None:
+    session = _SESSIONS.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()
 
 
 def guard_action_server(agent: Any, timeout: float | None = None) -> None:
@@ -139,6 +187,10 @@ def register_listeners(blueprint: Any) -> None:
     @blueprint.listener("after_server_start")
     async def _guard(app: Sanic, _: Any) -> None:
         guard_action_server(getattr(app.ctx, "agent", None))
+
+    @blueprint.listener("after_server_stop")
+    async def _close(app: Sanic, _: Any) -> None:
+        await close_sessions()
 
 
 def domain_text(agent: Any, name: str, fallback: str) -> str:

@@ -12,15 +12,33 @@ from aiohttp import web
 from rasa.core.agent import Agent
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
-from bot.channels.faults import FAULT_KEY, UNAVAILABLE, ActionServerGuard, failed_this_turn, guard_action_server
+from bot.channels.faults import (
+    FAULT_KEY,
+    KEEP_ALIVE_SECONDS,
+    UNAVAILABLE,
+    ActionServerGuard,
+    close_sessions,
+    failed_this_turn,
+    guard_action_server,
+)
 from tests.conftest import free_port
 
 OK = {"events": [{"event": "slot", "name": "x", "value": 1}], "responses": []}
 
 
+@pytest.fixture(autouse=True)
+async def _close_kept_alive_sessions() -> AsyncIterator[None]:
+    yield
+    await close_sessions()  # as the server does when it stops: each test has its own event loop
+
+
+SEEN: list[tuple[Any, dict[str, str]]] = []  # (the client's address, the query) of every call, in order
+
+
 @pytest.fixture
 async def action_server() -> AsyncIterator[str]:
     async def handle(request: web.Request) -> web.Response:
+        SEEN.append((request.transport.get_extra_info("peername") if request.transport else None, dict(request.query)))
         mode = request.query.get("mode", "ok")
         if mode == "slow":
             await asyncio.sleep(5)
@@ -53,6 +71,21 @@ def is_apology(result: Any) -> bool:
 async def test_a_working_server_is_passed_through(action_server: str) -> None:
     guard = ActionServerGuard(EndpointConfig(url=action_server), timeout=2)
     assert await guard.request(json=body()) == OK
+
+
+async def test_calls_share_one_kept_alive_connection(action_server: str) -> None:
+    """Rasa opens a new client session (a new TCP connection) per action call; the guard keeps one open."""
+    SEEN.clear()
+    guard = ActionServerGuard(EndpointConfig(url=action_server, token="secret"), timeout=2)
+    for _ in range(3):
+        assert await guard.request(json=body()) == OK
+    assert len(SEEN) == 3 and len({peer for peer, _ in SEEN}) == 1
+    assert all(query == {"token": "secret"} for _, query in SEEN)
+    await asyncio.sleep(KEEP_ALIVE_SECONDS + 0.5)  # idle longer than we keep a connection: a new one, no error
+    assert await guard.request(json=body()) == OK
+    assert len({peer for peer, _ in SEEN}) == 2
+    await close_sessions()
+    assert await guard.request(json=body()) == OK  # a closed session is replaced
 
 
 @pytest.mark.parametrize("mode", ["slow", "broken"])

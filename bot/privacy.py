@@ -40,9 +40,20 @@ def _half_width(text: str) -> str:
     return "".join(out)
 
 
+# Every number masked has at least 11 digits (a mobile number); a character counts as a digit when it is one
+# (\d: ASCII, full-width …) or NFKC turns it into one (², ₃, ①: `_half_width` below does). A text with fewer is
+# returned as it is without the character-by-character normalisation (the bot's own replies, on every save).
+FEWEST_DIGITS = 11
+DIGIT_LIKE = re.compile(r"[\d\u00b2\u00b3\u00b9\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468\u24ea]")
+
+
+def _may_hold_a_number(text: str) -> bool:
+    return any(count >= FEWEST_DIGITS for count, _ in enumerate(DIGIT_LIKE.finditer(text), start=1))
+
+
 def mask(text: str) -> str:
     """The text with every ID, bank card and mobile number replaced by a label."""
-    if not text:
+    if not text or not _may_hold_a_number(text):
         return text
     normalised = _half_width(text)
     for pattern, label in MASKS:

@@ -81,3 +81,20 @@ def test_service_numbers_ticket_ids_and_figures_are_kept() -> None:
 def test_gb11643_check_digit() -> None:
     assert id_check_digit("11010519491231002") == "X"
     assert id_check_digit("44052418800101001") == "4"
+
+
+def test_the_shortcut_for_texts_with_few_digits_knows_every_digit_masking_sees() -> None:
+    """`mask` skips texts with fewer than 11 digit-like characters: a character is one if it is a digit or NFKC
+    makes it an ASCII digit (what masking normalises); the list in DIGIT_LIKE must hold all of the latter."""
+    import unicodedata
+
+    from bot.privacy import DIGIT_LIKE, FEWEST_DIGITS
+
+    for code in range(0x110000):
+        char = chr(code)
+        wide = unicodedata.normalize("NFKC", char)
+        if len(wide) == 1 and wide.isascii() and wide.isdigit():
+            assert DIGIT_LIKE.match(char), f"U+{code:04X}"
+    assert mask("电话①③⁸⁰⁰⁰⁰⁰⁰⁰⁰") == "电话[手机号]"  # circled and superscript digits still count
+    assert mask("社保卡咋办，拨打12345或96333") == "社保卡咋办，拨打12345或96333"
+    assert FEWEST_DIGITS == 11

@@ -4,6 +4,9 @@ Installed by `install()`, which the conversation store calls when it starts (so 
 
 - Rasa validates each action server answer with `jsonschema.validate`, which first validates the *schema* against
   the JSON-Schema meta-schema: a third of a turn once. The answer is still validated, by a validator built once.
+- Rasa joins a message's sparse features (four featurizers, sequence and sentence) with `scipy.sparse.hstack`,
+  which goes through the general block-matrix code: ~100 µs a join, six a message. `hstack_coo` joins the two COO
+  matrices directly (~25 µs): the same rows, columns, values and order.
 - Rasa sends the whole conversation to the action server on every action call, so a turn cost more the longer the
   conversation. Our actions read the slots, the latest message and the active form, which Rasa sends in full; of
   the events, rasa-sdk needs only the recent ones (a form's `slots_to_validate()` looks at the events after the
@@ -19,7 +22,10 @@ import rasa
 from rasa.shared.core.events import Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 
-ACTION_CALL_TURNS = 10  # resident messages whose events go to the action server (with everything after them)
+# Resident messages whose events go to the action server (with everything after them): rasa-sdk reads only the
+# events after the latest one (a form's slot candidates); one more for margin. Ten cost ~3 % of Rasa's CPU at c=10 in
+# JSON-encoding the call (py-spy).
+ACTION_CALL_TURNS = 2
 
 
 @functools.lru_cache(maxsize=1)
@@ -65,8 +71,32 @@ def _action_call_format(self: Any, tracker: DialogueStateTracker, domain: Any) -
     return result
 
 
+def hstack_coo(left: Any, right: Any) -> Any:
+    """`scipy.sparse.hstack([left, right])` for two sparse matrices: the COO matrix it returns, entry for entry."""
+    import numpy as np
+    import scipy.sparse
+
+    a, b = left.tocoo(), right.tocoo()
+    data = np.concatenate([a.data, b.data]).astype(np.result_type(a.dtype, b.dtype), copy=False)
+    rows, columns = np.concatenate([a.row, b.row]), np.concatenate([a.col, b.col + a.shape[1]])
+    return scipy.sparse.coo_matrix((data, (rows, columns)), shape=(a.shape[0], a.shape[1] + b.shape[1]))
+
+
+def _combine_sparse_features(self: Any, additional_features: Any) -> None:
+    """`Features._combine_sparse_features` with the same check and message, joined by `hstack_coo`."""
+    if self.features.shape[0] != additional_features.features.shape[0]:
+        raise ValueError(
+            f"Cannot combine sparse features as sequence dimensions do not match: {self.features.shape[0]} != "
+            f"{additional_features.features.shape[0]}."
+        )
+    self.features = hstack_coo(self.features, additional_features.features)
+    self._cached_fingerprint = None
+
+
 def install() -> None:
     from rasa.core.actions.action import RemoteAction
+    from rasa.shared.nlu.training_data.features import Features
 
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]
+    Features._combine_sparse_features = _combine_sparse_features  # type: ignore[method-assign]

@@ -57,7 +57,7 @@ def test_the_action_server_gets_the_recent_events_and_the_whole_state(action: Re
     payload = action._action_call_format(tracker, Domain.from_yaml(DOMAIN))
     state = payload["tracker"]
     texts = [e.get("text") for e in state["events"] if e["event"] == "user"]
-    assert texts == [f"第{n}句" for n in range(191, 200)] + ["最后一句"]  # the last 10 resident messages
+    assert texts == ["第199句", "最后一句"]  # the last ACTION_CALL_TURNS (2) resident messages
     assert state["slots"]["manhole_location"] == "解放大道"  # set 200 turns ago: still there
     assert state["latest_message"]["text"] == "最后一句" and payload["domain"]["responses"]
     sdk = Tracker.from_dict(state)
@@ -65,6 +65,38 @@ def test_the_action_server_gets_the_recent_events_and_the_whole_state(action: Re
 
 
 def test_a_short_conversation_goes_to_the_action_server_whole(action: RemoteAction) -> None:
-    tracker = long_tracker(3)
+    tracker = long_tracker(0)  # one resident message, fewer than ACTION_CALL_TURNS
     state = action._action_call_format(tracker, Domain.from_yaml(DOMAIN))["tracker"]
     assert len(state["events"]) == len(tracker.events)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sparse_features_join_entry_for_entry_as_scipy_does(seed: int) -> None:
+    import numpy as np
+    import scipy.sparse
+
+    from bot.per_turn import hstack_coo
+
+    generator = np.random.default_rng(seed)
+    rows = int(generator.integers(1, 20))
+    left = scipy.sparse.random(rows, 300, density=0.05, format="coo", dtype=np.float32, random_state=seed)
+    right = scipy.sparse.random(rows, 7, density=0.3 * (seed % 2), format="csr", random_state=seed)  # float64
+    ours, scipys = hstack_coo(left, right), scipy.sparse.hstack([left, right])
+    assert ours.format == scipys.format == "coo" and ours.shape == scipys.shape and ours.dtype == scipys.dtype
+    for part in ("row", "col", "data"):
+        assert np.array_equal(getattr(ours, part), getattr(scipys, part))
+
+
+def test_rasa_features_are_combined_with_the_fast_join() -> None:
+    import numpy as np
+    import scipy.sparse
+    from rasa.shared.nlu.training_data.features import Features
+
+    from bot import per_turn
+
+    per_turn.install()
+    first = Features(scipy.sparse.coo_matrix(np.eye(3, 4, dtype=np.float32)), "sequence", "text", "a")
+    first.combine_with_features(Features(scipy.sparse.coo_matrix(np.ones((3, 2))), "sequence", "text", "b"))
+    assert first.features.toarray().tolist() == np.hstack([np.eye(3, 4), np.ones((3, 2))]).tolist()
+    with pytest.raises(ValueError, match="sequence dimensions do not match: 3 != 2"):
+        first.combine_with_features(Features(scipy.sparse.coo_matrix(np.ones((2, 2))), "sequence", "text", "c"))

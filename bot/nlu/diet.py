@@ -27,6 +27,7 @@ from rasa.utils.tensorflow.constants import REGULARIZATION_CONSTANT, SCALE_LOSS
 from rasa.utils.tensorflow.models import RasaModel
 from tensorflow.python.eager import tape  # stop_recording: no public API pauses every active tape
 
+from bot.nlu.fast_predict import FastPredict
 from bot.nlu.finetune import LeanFinetune
 
 
@@ -65,7 +66,7 @@ class TapeFreeCRF(layers.CRF):
         return tf.reduce_mean(loss)
 
 
-class FastTraceDIET(LeanFinetune, DIET):
+class FastTraceDIET(FastPredict, LeanFinetune, DIET):
     def _prepare_entity_recognition_layers(self) -> None:
         super()._prepare_entity_recognition_layers()
         # Same keys in _tf_layers as Rasa's, so checkpoints (and --finetune from them) line up.

@@ -18,26 +18,37 @@ still wants a response per key to report; the selector keeps its own (the key) i
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Type
 
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.selectors.response_selector import ResponseSelector
+from rasa.nlu.selectors.response_selector import DIET2BOW, ResponseSelector
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data import util
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow.constants import EPOCHS
 from rasa.utils.tensorflow.model_data import RasaModelData
+from rasa.utils.tensorflow.models import RasaModel
+
+from bot.nlu.fast_predict import FastPredict
 
 FINETUNE_EPOCHS = "finetune_epochs"
 FINETUNE_FRACTION = "finetuning_epoch_fraction"  # Rasa's key in a component's config while finetuning
 
 
+class FastPredictDIET2BOW(FastPredict, DIET2BOW):
+    """Rasa's selector model, answering without TensorFlow's per-call bookkeeping (bot/nlu/fast_predict.py)."""
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
 class FaqSelector(ResponseSelector):
     """Rasa's ResponseSelector (same options), trained from scratch on the FAQs whenever the model is finetuned."""
+
+    @staticmethod
+    def model_class(use_text_as_label: bool) -> Type[RasaModel]:  # type: ignore[override]
+        return ResponseSelector.model_class(use_text_as_label) if use_text_as_label else FastPredictDIET2BOW
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 import numpy as np
-import tensorflow as tf
 from keras.utils import tf_utils
 from rasa.shared.constants import DIAGNOSTIC_DATA
+from tensorflow.python.eager import context  # the eager context: no public API makes an EagerTensor directly
+from tensorflow.python.framework import constant_op
 
 
 class _Direct:
@@ -42,8 +43,10 @@ class FastPredict:
         direct = self._direct_call(model) if self.enabled and not model._run_eagerly else None
         if direct is None or not _fits(batch_in, direct.inputs):
             return super()._rasa_predict(batch_in)  # type: ignore[misc, no-any-return]
+        # What tf.convert_to_tensor ends in for an array in eager mode, without its dispatch layers.
+        ctx = context.context()
         pairs = zip(batch_in, direct.inputs, strict=True)
-        tensors = [tf.convert_to_tensor(array, dtype=dtype) for array, (dtype, _, _) in pairs]
+        tensors = [constant_op.convert_to_eager_tensor(array, ctx, dtype) for array, (dtype, _, _) in pairs]
         graph = direct.graph
         outputs = tf_utils.sync_to_numpy_or_python_type(graph._call_flat(tensors, graph.captured_inputs))
         if DIAGNOSTIC_DATA in outputs:

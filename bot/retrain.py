@@ -52,9 +52,10 @@ Progress = Callable[[str], None]
 class GateRefused(Exception):
     """The candidate model is not good enough; `reasons` say why (in Chinese, for staff)."""
 
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, reasons: list[str], faqs_missed: bool = True) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
+        self.faqs_missed = faqs_missed  # False: refused for the hold-out accuracy alone
 
 
 class RetrainError(Exception):
@@ -216,7 +217,7 @@ class TrainingFailed(RetrainError):
     """`rasa train` itself failed (the data passed validation)."""
 
 
-def validate_and_train(root: Path, out: Path, name: str, base: Path | None, log: Path) -> Path:
+def validate_and_train(root: Path, out: Path, name: str, base: Path | None, log: Path, fresh: bool = False) -> Path:
     """`rasa data validate` beside `rasa train`: each keeps one core busy for the first seconds, so the check costs
     no time; invalid data stops the training and nothing is trained from it. (`rasa train` would validate the same
     data again before training: skipped.)"""
@@ -226,6 +227,8 @@ def validate_and_train(root: Path, out: Path, name: str, base: Path | None, log:
     args += ["--out", str(out), "--fixed-model-name", name]
     if base is not None:
         args += ["--finetune", str(base), "--epoch-fraction", str(FINETUNE_EPOCH_FRACTION)]
+    if fresh:
+        args += ["--force"]  # every component trains again instead of coming from Rasa's cache
     validate_log = log.with_name(log.stem + "-validate.log")
     validate_log.write_text("", encoding="utf-8")
     validation = _start_rasa(check, root, validate_log)
@@ -412,21 +415,44 @@ def _retrain(options: Options, models_dir: Path) -> RetrainResult:
     finetune = options.allow_finetune and can_finetune(live, labels_of(options.root), inputs_hash(options.root))
     say("2/6 校验训练数据（rasa data validate，与训练同时进行；数据有误则停止训练）")
     seconds = {"prepare": time.monotonic() - started}
-    if finetune and live is not None:
-        try:
-            result = _train_and_consider(options, models_dir, "finetune", Path(live.file), len(faqs), seconds)
-            result.flags = flags
-            return result
-        except (TrainingFailed, GateRefused) as error:
-            # Finetuning could not learn it (or Rasa refused to finetune): a full training still may.
-            say(f"微调未成功（{error}），改为完整训练")
-    result = _train_and_consider(options, models_dir, "full", None, len(faqs), seconds)
+    base = Path(live.file) if finetune and live is not None else None
+    result = train_with_fallbacks(options, models_dir, base, len(faqs), seconds)
     result.flags = flags
     return result
 
 
+def train_with_fallbacks(
+    options: Options, models_dir: Path, base: Path | None, faqs: int, seconds: dict[str, float]
+) -> RetrainResult:
+    """Finetune from `base` if given; if that fails or is refused, a full training; if that is refused for the
+    hold-out accuracy alone, one more full training without Rasa's cache. The last refusal stands."""
+    say = options.progress
+    if base is not None:
+        try:
+            return _train_and_consider(options, models_dir, "finetune", base, faqs, seconds)
+        except (TrainingFailed, GateRefused) as error:
+            # Finetuning could not learn it (or Rasa refused to finetune): a full training still may.
+            say(f"微调未成功（{error}），改为完整训练")
+    try:
+        return _train_and_consider(options, models_dir, "full", None, faqs, seconds)
+    except GateRefused as refusal:
+        if refusal.faqs_missed:
+            raise
+        # Two full trainings of the same data differ by up to a point of hold-out accuracy here (TensorFlow on two
+        # CPU cores is not deterministic: 0.971 and 0.981 seen on one day), as much as the gate allows. A refusal
+        # for accuracy alone stands only if a second training, not from Rasa's cache, is refused too.
+        say(f"完整训练的模型未通过质量闸门（{refusal}）；训练结果有随机波动，再完整训练一次")
+        return _train_and_consider(options, models_dir, "full", None, faqs, seconds, fresh=True)
+
+
 def _train_and_consider(
-    options: Options, models_dir: Path, mode: str, base: Path | None, faqs: int, seconds: dict[str, float]
+    options: Options,
+    models_dir: Path,
+    mode: str,
+    base: Path | None,
+    faqs: int,
+    seconds: dict[str, float],
+    fresh: bool = False,
 ) -> RetrainResult:
     """Train a candidate (finetuned from `base`, or in full), then evaluate, gate and deploy it; `seconds` adds up
     the time of each step over the attempts."""
@@ -438,7 +464,7 @@ def _train_and_consider(
     audit.record(options.actor, "train", name, {"mode": mode, "faqs": faqs}, url=options.url)
     started = time.monotonic()
     try:
-        model = validate_and_train(options.root, candidates, name, base, _log_file(options, append=True))
+        model = validate_and_train(options.root, candidates, name, base, _log_file(options, append=True), fresh)
     finally:
         seconds["train"] = seconds.get("train", 0.0) + time.monotonic() - started
     result = consider(options, model, mode, models_dir)
@@ -496,7 +522,7 @@ def consider(options: Options, model: Path, mode: str, models_dir: Path | None =
         model.unlink(missing_ok=True)
         save_registry(folder, [*records, record])
         audit.record(options.actor, "gate.refused", model.name, {"reasons": reasons}, url=options.url)
-        raise GateRefused(reasons)
+        raise GateRefused(reasons, faqs_missed=bool(scores.faq_missed))
     final = folder / model.name
     if final != model:
         shutil.move(str(model), final)

@@ -38,7 +38,12 @@ def live(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     root = project_copy(work / "project")
     models_dir = work / "models"
     models_dir.mkdir()
-    base = Path(shutil.copy(model_path, models_dir / model_path.name))
+    # The server's first model is not in the model folder: the registry starts with the first retrain. (Two full
+    # trainings of the same data differ by up to a point of hold-out accuracy here, so gating the first FAQs'
+    # full training against whichever model this session trained would be a coin toss; the gate's accuracy check
+    # is tested on the finetuning after it, and in tests/web/admin/test_models_browser.py.)
+    (work / "served").mkdir()
+    base = Path(shutil.copy(model_path, work / "served" / model_path.name))
     database_url = f"sqlite:///{work / 'assistant.sqlite3'}"
     build(database_url)
     action_port, rasa_port = free_port(), free_port()

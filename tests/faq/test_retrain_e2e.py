@@ -122,14 +122,12 @@ def test_a_new_faq_is_answered_for_a_paraphrase_not_in_the_file(live: Live, trai
     assert ANSWER in text and "驻马店市文化广电和旅游局" in text and "查看通知" in text
 
 
-def test_hold_out_accuracy_holds_and_the_scores_are_kept(live: Live, trained: Trained) -> None:
-    registry = load_registry(live.models_dir)
-    base = next(r for r in registry if Path(r.file).name == live.base_model.name)
+def test_the_first_faqs_are_trained_in_full_and_their_scores_kept(live: Live, trained: Trained) -> None:
     new = trained.result.record
-    assert base.holdout_accuracy is not None and new.holdout_accuracy is not None
-    assert new.holdout_accuracy >= base.holdout_accuracy - 0.01
+    assert [Path(r.file).name for r in load_registry(live.models_dir)] == [Path(new.file).name]
+    assert new.holdout_accuracy is not None and new.holdout_accuracy >= 0.95
     assert (new.faq_recognised, new.faq_checked) == (2, 2)
-    assert base.status == "previous" and new.mode == "full"
+    assert new.mode == "full"  # the intent `faq` is new: Rasa cannot finetune it in
     assert [e.action for e in audit.recent(url=live.url)][:2] == ["deploy", "train"]
 
 

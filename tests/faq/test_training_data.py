@@ -214,3 +214,42 @@ def test_another_faq_keeps_rasas_labels_so_it_can_be_finetuned_in(tmp_path: Path
     (root / "config.yml").write_text((root / "config.yml").read_text() + "\n# changed\n")
     assert not can_finetune(two, two.labels, inputs_hash(root))
     assert nlu.is_file()
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "attempts", "deployed"),
+    [
+        (["ok"], [("finetune", False)], True),
+        (["faq", "ok"], [("finetune", False), ("full", False)], True),  # finetuning did not learn it
+        (["fail", "ok"], [("finetune", False), ("full", False)], True),  # Rasa refused to finetune
+        (["faq", "accuracy", "ok"], [("finetune", False), ("full", False), ("full", True)], True),
+        (["faq", "accuracy", "accuracy"], [("finetune", False), ("full", False), ("full", True)], False),
+        (["faq", "faq"], [("finetune", False), ("full", False)], False),  # a FAQ not learnt: no third try
+    ],
+)
+def test_a_refused_or_failed_training_falls_back_but_a_refusal_stands_in_the_end(
+    monkeypatch: pytest.MonkeyPatch, outcomes: list[str], attempts: list[tuple[str, bool]], deployed: bool
+) -> None:
+    """Finetune → full training → (refused for hold-out accuracy alone) one full training without Rasa's cache."""
+    from bot import retrain
+
+    tried: list[tuple[str, bool]] = []
+
+    def attempt(options, models_dir, mode, base, faqs, seconds, fresh=False):  # type: ignore[no-untyped-def]
+        tried.append((mode, fresh))
+        outcome = outcomes[len(tried) - 1]
+        if outcome == "fail":
+            raise retrain.TrainingFailed("训练失败")
+        if outcome in ("faq", "accuracy"):
+            raise retrain.GateRefused([outcome], faqs_missed=outcome == "faq")
+        return retrain.RetrainResult(ModelRecord("m.tar.gz", "", "", mode), True)
+
+    monkeypatch.setattr(retrain, "_train_and_consider", attempt)
+    options = retrain.Options(actor="王芳", progress=lambda _: None)
+    if deployed:
+        result = retrain.train_with_fallbacks(options, Path("models"), Path("live.tar.gz"), 2, {})
+        assert result.record.mode == attempts[-1][0]
+    else:
+        with pytest.raises(retrain.GateRefused):
+            retrain.train_with_fallbacks(options, Path("models"), Path("live.tar.gz"), 2, {})
+    assert tried == attempts

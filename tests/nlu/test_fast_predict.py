@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from bot.config import ROOT
+from tests.nlu.subprocess_json import run_json
 
 # One process: parse the hold-out file with the direct call, then with Rasa's own, on the same loaded model.
 PARSE = """
@@ -16,6 +13,7 @@ import asyncio, json, sys
 from bot.evaluate import load_agent, load_examples, _quiet_rasa
 from bot.nlu import fast_predict
 from bot.nlu.fast_predict import FastPredict
+from tests.nlu.subprocess_json import emit
 
 direct_calls = []
 fits = fast_predict._fits
@@ -35,21 +33,12 @@ direct = summary(asyncio.run(parses()))
 used = sum(direct_calls)
 FastPredict.enabled = False
 rasa = summary(asyncio.run(parses()))
-print(json.dumps({"direct": direct, "rasa": rasa, "direct_calls": used}))
+emit({"direct": direct, "rasa": rasa, "direct_calls": used})
 """
 
 
 def test_direct_calls_predict_what_rasas_call_predicts(model_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PARSE, str(model_path), str(ROOT / "tests" / "nlu_holdout.yml")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    parsed = run_json(PARSE, str(model_path), str(ROOT / "tests" / "nlu_holdout.yml"))
     assert len(parsed["direct"]) == len(parsed["rasa"]) > 500
     assert parsed["direct_calls"] >= len(parsed["rasa"]) - 1  # all but the first (which traces) went direct
     assert parsed["direct"] == parsed["rasa"]  # the same graph on the same inputs: equal to the last bit

@@ -3,14 +3,10 @@ bot.nlu.faq_selector: the FAQ selector, whose labels a finetuning may add to, is
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from bot.config import ROOT
 from bot.nlu.faq_selector import FaqSelector
+from tests.nlu.subprocess_json import run_json
 
 # Loads the DIET component of a packaged model the way `rasa train --finetune` does (its node of the graph, with
 # is_finetuning), Rasa's way or ours, and prints a digest of every trainable weight. One process per load.
@@ -21,6 +17,7 @@ from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from bot.evaluate import _quiet_rasa
 import bot.nlu.finetune as finetune
+from tests.nlu.subprocess_json import emit
 
 _quiet_rasa()
 if sys.argv[2] == "rasa":  # skip our loading: the class's next load in line is Rasa's RasaModel.load
@@ -32,21 +29,12 @@ spec = schema.nodes[node]
 config = {**spec.uses.get_default_config(), **spec.config}
 component = spec.uses.load(config, storage, spec.resource, ExecutionContext(schema, node_name=node, is_finetuning=True))
 weights = {w.name: hashlib.sha256(w.numpy().tobytes()).hexdigest() for w in component.model.trainable_weights}
-print(json.dumps({"class": type(component.model).__name__, "weights": weights}))
+emit({"class": type(component.model).__name__, "weights": weights})
 """
 
 
 def _load(model: Path, way: str) -> dict[str, object]:
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD, str(model), way],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    return dict(run_json(LOAD, str(model), way))
 
 
 def test_finetuning_starts_from_the_weights_rasa_would_load(model_path: Path) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from bot.config import ROOT
+from tests.nlu.subprocess_json import run_json
 
 # One load per fresh process: loading a second model in the same process registers the jieba dictionary twice,
 # which moves some confidences by itself.
@@ -19,6 +18,7 @@ from bot.evaluate import load_examples, _quiet_rasa
 from rasa.core.agent import Agent
 from rasa.utils.tensorflow.models import RasaModel
 from bot import model_loading
+from tests.nlu.subprocess_json import emit
 
 _quiet_rasa()
 if sys.argv[3] == "lean":
@@ -29,26 +29,17 @@ agent = Agent.load(sys.argv[1])
 async def run():
     return [await agent.parse_message(text) for text, _ in load_examples(sys.argv[2])]
 
-print(json.dumps([
+emit([
     {"intent": p["intent"]["name"], "ranking": {r["name"]: r["confidence"] for r in p["intent_ranking"]},
      "entities": [[e["entity"], e["value"]] for e in p["entities"]]}
     for p in asyncio.run(run())
-]))
+])
 """
 
 
 def _parses(model: Path, loading: str) -> list[dict[str, Any]]:
     holdout = ROOT / "tests" / "nlu_holdout.yml"
-    result = subprocess.run(
-        [sys.executable, "-c", PARSE, str(model), str(holdout), loading],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return list(json.loads(result.stdout.strip().splitlines()[-1]))
+    return list(run_json(PARSE, str(model), str(holdout), loading))
 
 
 def test_lean_loading_predicts_what_rasa_loading_predicts(model_path: Path) -> None:

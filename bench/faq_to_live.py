@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
 import time
 import uuid
@@ -22,9 +21,10 @@ from typing import Any
 
 import requests
 
-from bench.run import Server, free_port, rasa_command, start
+from bench.run import Server, free_port, start
 from bot.config import ROOT, VAR_DIR
 from bot.retrain import Options, Target, project_copy, retrain, score_live_model
+from bot.serve import actions_command, rasa_command
 from bot.training import latest_model
 from kb import faq
 
@@ -100,8 +100,9 @@ def measure_faq_to_live(database_url: str) -> dict[str, Any]:
     env = {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1", "RATE_LIMIT_MESSAGES": "0"}
     servers: list[Server] = []
     try:
-        actions = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]
-        servers.append(start("faq-actions", actions, f"http://127.0.0.1:{action_port}/health", env, ROOT))
+        servers.append(
+            start("faq-actions", actions_command(action_port), f"http://127.0.0.1:{action_port}/health", env, ROOT)
+        )
         command = rasa_command(base, rasa_port, token, endpoints, ROOT / "credentials.yml")
         servers.append(start("faq-rasa", command, f"http://127.0.0.1:{rasa_port}/status?token={token}", env, ROOT))
         target = Target(f"http://127.0.0.1:{rasa_port}", token)

@@ -41,6 +41,7 @@ from sqlalchemy.engine import make_url
 
 from bench.stock import STOCK_DIR, stock_model
 from bot.config import ROOT, VAR_DIR
+from bot.serve import actions_command, rasa_command
 from bot.training import fingerprint as model_fingerprint
 from bot.training import latest_model
 
@@ -159,14 +160,6 @@ def start(
         time.sleep(0.25)
     server.ready_seconds = round(time.monotonic() - started, 1)
     return server
-
-
-def rasa_command(model: Path, port: int, token: str, endpoints: Path, credentials: Path) -> list[str]:
-    return [
-        *(sys.executable, "-m", "rasa", "run", "--model", str(model), "--enable-api", "--auth-token", token),
-        *("--interface", "127.0.0.1", "--port", str(port), "--endpoints", str(endpoints)),
-        *("--credentials", str(credentials)),
-    ]
 
 
 # --- load ----------------------------------------------------------------------------------------------------------
@@ -502,8 +495,9 @@ def main() -> int:
             encoding="utf-8",
         )
         env = {**base_env, "DATABASE_URL": database_url}
-        actions = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]
-        servers["actions"] = start("actions", actions, f"http://127.0.0.1:{action_port}/health", env, ROOT)
+        servers["actions"] = start(
+            "actions", actions_command(action_port), f"http://127.0.0.1:{action_port}/health", env, ROOT
+        )
         ours_command = rasa_command(model, ours_port, token, endpoints, ROOT / "credentials.yml")
         ready = f"http://127.0.0.1:{ours_port}/status?token={token}"
         servers["ours"] = start("ours", ours_command, ready, env, ROOT)

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bot.config import ROOT, VAR_DIR, limit_settings, settings, web_settings
+from bot.serve import actions_command, rasa_command, rasa_token
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/zhumadian"
@@ -170,14 +171,10 @@ class Cluster:
 
     def commands(self) -> dict[str, list[str]]:
         config, work = self.config, self.config.work_dir
-        commands = {"actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions"]}
-        commands["actions"] += ["--port", str(config.action_port)]
+        commands = {"actions": actions_command(config.action_port)}
         for number, port in enumerate(config.rasa_ports, start=1):
-            commands[f"rasa{number}"] = [
-                *(sys.executable, "-m", "rasa", "run", "--model", str(config.model)),
-                *("--enable-api", "--auth-token", config.token, "--interface", "127.0.0.1", "--port", str(port)),
-                *("--endpoints", str(work / "endpoints.yml"), "--credentials", str(ROOT / "credentials.yml")),
-            ]
+            endpoints, credentials = work / "endpoints.yml", ROOT / "credentials.yml"
+            commands[f"rasa{number}"] = rasa_command(config.model, port, config.token, endpoints, credentials)
         if config.web_port is not None:
             commands["web"] = [sys.executable, "-m", "bot.web"]
         commands["nginx"] = [nginx_binary(), "-p", str(work / "nginx"), "-c", str(work / "nginx" / "nginx.conf")]
@@ -278,7 +275,6 @@ def prepare(database_url: str) -> None:
 
 def main() -> int:
     """`python -m bot cluster`: start everything, print where, wait for Ctrl-C, stop everything."""
-    from bot.serve import rasa_token
     from bot.training import latest_model
 
     model = latest_model()

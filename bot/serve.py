@@ -60,29 +60,33 @@ def database_problem(url: str | None = None) -> str | None:
     return None
 
 
+def actions_command(port: int) -> list[str]:
+    """The rasa-sdk action server on `port` (it listens where SANIC_HOST says: environment() sets localhost)."""
+    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+
+
+def rasa_command(
+    model: Path,
+    port: int,
+    token: str,
+    endpoints: Path | str | None = "endpoints.yml",
+    credentials: Path | str | None = "credentials.yml",
+) -> list[str]:
+    """`rasa run` as every server of ours starts it: the HTTP API on, behind the token, on localhost only."""
+    command = [sys.executable, "-m", "rasa", "run", "--model", str(model), "--enable-api", "--auth-token", token]
+    command += ["--interface", "127.0.0.1", "--port", str(port)]
+    if endpoints is not None:
+        command += ["--endpoints", str(endpoints)]
+    if credentials is not None:
+        command += ["--credentials", str(credentials)]
+    return command
+
+
 def commands(model: Path) -> list[list[str]]:
     config = settings()
     return [
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(config.action_port)],
-        [
-            sys.executable,
-            "-m",
-            "rasa",
-            "run",
-            "--model",
-            str(model),
-            "--enable-api",
-            "--auth-token",
-            rasa_token(),
-            "--interface",
-            "127.0.0.1",
-            "--port",
-            str(config.rasa_port),
-            "--endpoints",
-            "endpoints.yml",
-            "--credentials",
-            "credentials.yml",
-        ],
+        actions_command(config.action_port),
+        rasa_command(model, config.rasa_port, rasa_token()),
         # The chat page (:8000) reads RASA_URL and RASA_TOKEN from the environment serve() passes it.
         [sys.executable, "-m", "bot.web"],
     ]
@@ -95,11 +99,12 @@ def environment() -> dict[str, str]:
     return {**os.environ, "SANIC_HOST": "127.0.0.1", "RASA_TOKEN": rasa_token(), "RASA_URL": settings().rasa_url}
 
 
-def _stop(processes: list[subprocess.Popen]) -> None:
+def stop_processes(processes: list[subprocess.Popen], grace: float = 15) -> None:
+    """SIGTERM to all, then wait up to `grace` seconds in all before killing what is left."""
     for process in processes:
         if process.poll() is None:
             process.terminate()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + grace
     for process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -132,5 +137,5 @@ def serve() -> int:
     )
     while not stopping and all(p.poll() is None for p in processes):
         time.sleep(0.5)
-    _stop(processes)
+    stop_processes(processes)
     return 0 if stopping else 1

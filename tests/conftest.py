@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.config import ROOT
+from bot.serve import actions_command, rasa_command, stop_processes
 from kb.build import build
 
 TOPIC_DOC = ROOT / "docs" / "intents.md"
@@ -121,6 +121,29 @@ class Servers:
         return "\n".join(reply.get("text", "") for reply in self.say(sender, message))
 
 
+class Processes:
+    """Server processes a test starts, each writing WORK/NAME.log; stop() ends them all (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, work: Path, env: dict[str, str]) -> None:
+        self.work, self.env = work, env
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def log(self, name: str) -> Path:
+        return self.work / f"{name}.log"
+
+    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with self.log(name).open("w") as log:
+            process = subprocess.Popen(command, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.running[name] = process
+        return process
+
+    def wait_for(self, name: str, url: str, timeout: float) -> None:
+        _wait_for(url, self.running[name], timeout, self.log(name))
+
+    def stop(self) -> None:
+        stop_processes(list(self.running.values()), grace=20)
+
+
 @pytest.fixture(scope="session")
 def servers(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """The real action server and Rasa server on free ports, sharing a fresh KB database."""
@@ -134,44 +157,13 @@ def servers(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         f'tracker_store:\n  type: bot.tracker_store.MaskingSQLTrackerStore\n  url: "{database_url}"\n'
     )
     token = "test-token-" + os.urandom(8).hex()
-    env = {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"}
-    logs = {name: work / f"{name}.log" for name in ("actions", "rasa")}
-    commands = {
-        "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-        "rasa": [
-            sys.executable,
-            "-m",
-            "rasa",
-            "run",
-            "--model",
-            str(model_path),
-            "--enable-api",
-            "--auth-token",
-            token,
-            "--interface",
-            "127.0.0.1",
-            "--port",
-            str(rasa_port),
-            "--endpoints",
-            str(endpoints),
-            "--credentials",
-            str(ROOT / "credentials.yml"),
-        ],
-    }
-    processes = {
-        name: subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs[name].open("w"), stderr=subprocess.STDOUT)
-        for name, command in commands.items()
-    }
+    processes = Processes(work, {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"})
+    processes.start("actions", actions_command(action_port))
+    processes.start("rasa", rasa_command(model_path, rasa_port, token, endpoints, ROOT / "credentials.yml"))
     try:
-        _wait_for(f"http://127.0.0.1:{action_port}/health", processes["actions"], 60, logs["actions"])
-        _wait_for(f"http://127.0.0.1:{rasa_port}/status?token={token}", processes["rasa"], 180, logs["rasa"])
+        processes.wait_for("actions", f"http://127.0.0.1:{action_port}/health", 60)
+        processes.wait_for("rasa", f"http://127.0.0.1:{rasa_port}/status?token={token}", 180)
         yield Servers(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", token, database_url)
     finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        processes.stop()
         shutil.copytree(work, ROOT / "var" / "test-servers", dirs_exist_ok=True)

@@ -14,8 +14,6 @@ import re
 import secrets
 import shutil
 import struct
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,8 +30,9 @@ import requests
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.config import ROOT
+from bot.serve import actions_command, rasa_command
 from kb.build import build
-from tests.conftest import _wait_for, free_port
+from tests.conftest import Processes, free_port
 
 TOKEN = "zmd-test-token-" + secrets.token_hex(4)
 APP_ID = "wx2c2769f8efd9abc2"
@@ -281,27 +280,6 @@ class WeChatServers:
         return [event.get("text", "") for event in response.json()["events"] if event["event"] == "user"]
 
 
-class _Processes:
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
-        log = self.work / f"{name}.log"
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-        self.running.append(process)
-        return process, log
-
-    def stop(self) -> None:
-        for process in self.running:
-            process.terminate()
-        for process in self.running:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 @pytest.fixture(scope="session")
 def _wechat_stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory, fake_api: FakeWeChatAPI) -> Iterator[Any]:
     """One action server and a factory for Rasa servers with given WECHAT_* settings (started on first use)."""
@@ -313,24 +291,19 @@ def _wechat_stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory, fa
     endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("WECHAT_") and k != "REDIS_URL"}
     base_env.update({"DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"})
-    processes = _Processes(work)
-    command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]
-    actions, log = processes.start("actions", command, base_env)
+    processes = Processes(work, base_env)
+    processes.start("actions", actions_command(action_port))
     started: dict[str, WeChatServers] = {}
 
     def rasa(name: str, wechat_env: dict[str, str]) -> WeChatServers:
         if name in started:
             return started[name]
         if not started:
-            _wait_for(f"http://127.0.0.1:{action_port}/health", actions, 60, log)
+            processes.wait_for("actions", f"http://127.0.0.1:{action_port}/health", 60)
         port, token = free_port(), "rasa-" + secrets.token_hex(8)
-        command = [
-            sys.executable, "-m", "rasa", "run", "--model", str(model_path), "--enable-api", "--auth-token", token,
-            "--interface", "127.0.0.1", "--port", str(port), "--endpoints", str(endpoints),
-            "--credentials", str(ROOT / "credentials.yml"),
-        ]  # fmt: skip
-        process, rasa_log = processes.start(f"rasa-{name}", command, {**base_env, **wechat_env})
-        _wait_for(f"http://127.0.0.1:{port}/status?token={token}", process, 180, rasa_log)
+        command = rasa_command(model_path, port, token, endpoints, ROOT / "credentials.yml")
+        processes.start(f"rasa-{name}", command, {**base_env, **wechat_env})
+        processes.wait_for(f"rasa-{name}", f"http://127.0.0.1:{port}/status?token={token}", 180)
         started[name] = WeChatServers(f"http://127.0.0.1:{port}", token)
         return started[name]
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +14,9 @@ import pytest
 
 from bot.config import ROOT
 from bot.retrain import Target, project_copy
+from bot.serve import actions_command, rasa_command
 from kb.build import build
-from tests.conftest import Servers, _wait_for, free_port
+from tests.conftest import Processes, Servers, free_port
 
 
 @dataclass
@@ -50,28 +49,14 @@ def live(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     endpoints = work / "endpoints.yml"
     endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
     token = "faq-test-" + os.urandom(8).hex()
-    env = {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"}
-    rasa = [sys.executable, "-m", "rasa", "run", "--model", str(base), "--enable-api", "--auth-token", token]
-    rasa += ["--interface", "127.0.0.1", "--port", str(rasa_port), "--endpoints", str(endpoints)]
-    rasa += ["--credentials", str(ROOT / "credentials.yml")]
-    commands = {"actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)]}
-    commands["rasa"] = rasa
-    logs = {name: work / f"{name}.log" for name in commands}
-    processes = {
-        name: subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs[name].open("w"), stderr=subprocess.STDOUT)
-        for name, command in commands.items()
-    }
+    processes = Processes(work, {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"})
+    processes.start("actions", actions_command(action_port))
+    processes.start("rasa", rasa_command(base, rasa_port, token, endpoints, ROOT / "credentials.yml"))
     try:
-        _wait_for(f"http://127.0.0.1:{action_port}/health", processes["actions"], 60, logs["actions"])
-        _wait_for(f"http://127.0.0.1:{rasa_port}/status?token={token}", processes["rasa"], 600, logs["rasa"])
+        processes.wait_for("actions", f"http://127.0.0.1:{action_port}/health", 60)
+        processes.wait_for("rasa", f"http://127.0.0.1:{rasa_port}/status?token={token}", 600)
         url = f"http://127.0.0.1:{rasa_port}"
         servers = Servers(url, f"http://127.0.0.1:{action_port}", token, database_url)
         yield Live(servers, Target(url, token), root, models_dir, base, database_url)
     finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        processes.stop()

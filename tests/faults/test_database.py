@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from bot.config import ROOT
-from bot.serve import database_problem
+from bot.serve import actions_command, database_problem
 from tests.conftest import _wait_for, free_port
 
 DEAD_URL = f"postgresql://assistant:s3cret-password@127.0.0.1:{free_port()}/assistant"
@@ -72,9 +72,10 @@ def test_action_server_apologises_and_logs_database_url(tmp_path: Path) -> None:
     answers utter_service_unavailable, and the log says to check DATABASE_URL."""
     port = free_port()
     log = tmp_path / "actions.log"
-    command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env_with(DEAD_URL), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            actions_command(port), cwd=ROOT, env=env_with(DEAD_URL), stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         _wait_for(f"http://127.0.0.1:{port}/health", process, 90, log)
         body = {

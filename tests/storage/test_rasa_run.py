@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 import requests
 
 from bot.config import ROOT
+from bot.serve import rasa_command, stop_processes
 from tests.conftest import free_port
 from tests.storage.conftest import LABELS, USER_TEXT, event_rows, leaked
 
@@ -26,8 +26,7 @@ STORE = "bot.tracker_store.MaskingSQLTrackerStore"
 
 
 def rasa_run(model: Path, endpoints: Path, port: int, database_url: str, log: Path, token: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "rasa", "run", "--model", str(model), "--endpoints", str(endpoints)]
-    command += ["--enable-api", "--auth-token", token, "--interface", "127.0.0.1", "--port", str(port)]
+    command = rasa_command(model, port, token, endpoints, credentials=None)
     env = {**os.environ, "DATABASE_URL": database_url}
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
@@ -40,12 +39,7 @@ def serving(port: int) -> bool:
 
 
 def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    stop_processes([process], grace=20)
 
 
 @pytest.fixture

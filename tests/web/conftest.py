@@ -16,6 +16,7 @@ import requests
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from bot.config import ROOT
+from bot.serve import stop_processes
 from bot.web.sessions import COOKIE_NAME, SessionSigner
 from tests.conftest import Servers, free_port
 
@@ -82,11 +83,7 @@ def _start_web(rasa_url: str, token: str, secret: str, log: Path) -> tuple[subpr
 
 
 def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_processes([process])
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from bot.config import ROOT
 from bot.retrain import ModelRecord, load_registry, project_copy, save_registry
+from bot.serve import rasa_command
 from kb import audit
 from kb.build import build
 from tests.conftest import _wait_for, free_port
@@ -50,8 +50,7 @@ def stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     build(database_url)
     token, rasa_port = "rollback-" + os.urandom(8).hex(), free_port()
     rasa_url = f"http://127.0.0.1:{rasa_port}"
-    command = [sys.executable, "-m", "rasa", "run", "--model", str(first), "--enable-api", "--auth-token", token]
-    command += ["--interface", "127.0.0.1", "--port", str(rasa_port), "--credentials", str(ROOT / "credentials.yml")]
+    command = rasa_command(first, rasa_port, token, endpoints=None, credentials=ROOT / "credentials.yml")
     log = work / "rasa.log"
     env = {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"}
     rasa = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)

@@ -38,6 +38,7 @@ RATE_WINDOW = 20  # seconds
 IP_RATE_LIMIT = 12  # chat page messages per window per client address
 ACTION_TIMEOUT = 3  # seconds
 REQUEST_MAX_BYTES = 256 * 1024
+STORE_CACHE_BYTES = 8 * 1024 * 1024  # the conversation store's cache (bot/tracker_store.py; default 64 MB)
 CLIENT_TIMEOUT = 15  # what a resident's client waits; the apology must come well before
 
 
@@ -70,9 +71,12 @@ class Stack:
         ports = {name: free_port() for name in ("actions", "rasa", "web", "redis")}
         self.ports = ports
         endpoints = work / "endpoints.yml"
+        # The store's conversation cache is smaller than its 64 MB default, so that the HTTP fuzzing (thousands of
+        # new conversations) fills it and can show that Rasa's memory stops growing once it is full.
         endpoints.write_text(
             f'action_endpoint:\n  url: "http://127.0.0.1:{ports["actions"]}/webhook"\n'
             f'tracker_store:\n  type: bot.tracker_store.MaskingSQLTrackerStore\n  url: "{self.database_url}"\n'
+            f"  cache_bytes: {STORE_CACHE_BYTES}\n"
         )
         overrides = {
             "DATABASE_URL": self.database_url,

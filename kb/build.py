@@ -15,13 +15,15 @@ from typing import Any
 import yaml
 from sqlalchemy import delete
 
-from kb.models import Entry, Fact, Office, Source
-from kb.session import new_session
+from kb.models import Entry, Fact, Office, Source, add_missing_entry_columns
+from kb.session import get_engine, new_session
 
 KB_DIR = Path(__file__).resolve().parent
 REQUIRED_ENTRY_FIELDS = ("id", "intent", "title", "question", "answer", "facts", "review_by")
 LIST_FIELDS = ("steps", "bring", "safety", "figures", "keywords", "related")
-TEXT_FIELDS = ("answer", "where", "contact", "how_long")
+TEXT_FIELDS = ("answer", "where", "contact", "how_long", "cost", "eligible")
+OPTIONAL_TEXT_FIELDS = ("where", "contact", "how_long", "cost", "eligible")
+EMERGENCY_PREFIX = "emergency_"  # entries the emergency action reads by id: no NLU intent, no Rasa rule
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -109,6 +111,11 @@ def _check_entry(where: str, entry: dict[str, Any], texts: dict[str, str], probl
     for name in LIST_FIELDS:
         if entry.get(name) is not None and not isinstance(entry[name], list):
             problems.append(f"{where}: field '{name}' must be a list")
+    for name in OPTIONAL_TEXT_FIELDS:
+        if entry.get(name) is not None and not isinstance(entry[name], str):
+            problems.append(f"{where}: field '{name}' must be text")
+    if str(entry.get("intent") or "").startswith(EMERGENCY_PREFIX) and not entry.get("safety"):
+        problems.append(f"{where}: an emergency entry needs its 'safety' steps")
     for fact in entry.get("facts") or []:
         _check_fact(where, fact, texts, problems)
     _check_numbers(where, entry, problems)
@@ -120,11 +127,14 @@ def _load_entries(kb_dir: Path, offices: dict, texts: dict[str, str], problems: 
     for path in sorted((kb_dir / "entries").glob("*.yml")):
         rel = f"kb/entries/{path.name}"
         data = _read_yaml(path, problems) or {}
-        office = data.get("office")
-        if office not in offices:
-            problems.append(f"{rel}: unknown office '{office}' (known: {', '.join(sorted(offices))})")
+        default_office = data.get("office")
+        if default_office is not None and default_office not in offices:
+            problems.append(f"{rel}: unknown office '{default_office}' (known: {', '.join(sorted(offices))})")
         for entry in data.get("entries") or []:
             where = f"{rel}, entry '{entry.get('id', '?')}'"
+            office = entry.get("office", default_office)  # a file of mixed topics (emergency.yml) names each one's
+            if office is None or (office != default_office and office not in offices):
+                problems.append(f"{where}: unknown office '{office}' (known: {', '.join(sorted(offices))})")
             _check_entry(where, entry, texts, problems)
             for key in ("id", "intent"):
                 value = entry.get(key)
@@ -151,6 +161,10 @@ def load(kb_dir: Path = KB_DIR) -> LoadedKB:
     return LoadedKB(sources=sources, offices=offices, entries=entries)
 
 
+def _text_or_none(value: Any) -> str | None:
+    return join_lines(str(value)) if value else None
+
+
 def _entry_row(entry: dict[str, Any]) -> Entry:
     row = Entry(
         id=entry["id"],
@@ -162,6 +176,8 @@ def _entry_row(entry: dict[str, Any]) -> Entry:
         where=entry.get("where"),
         contact=entry.get("contact"),
         how_long=entry.get("how_long"),
+        cost=_text_or_none(entry.get("cost")),
+        eligible=_text_or_none(entry.get("eligible")),
         review_by=str(entry["review_by"]),
         origin="curated",
         source_file=entry["source_file"],
@@ -172,7 +188,11 @@ def _entry_row(entry: dict[str, Any]) -> Entry:
 
 
 def write(loaded: LoadedKB, url: str | None = None) -> None:
-    """Replace the curated entries in one transaction; tickets and staff FAQs are left alone."""
+    """Replace the curated entries in one transaction; tickets and staff FAQs are left alone.
+
+    A database made before an optional entry column existed gets it first (`add_missing_entry_columns`).
+    """
+    add_missing_entry_columns(get_engine(url))
     with new_session(url) as session, session.begin():
         for source in loaded.sources:
             fields = {k: str(source[k]) for k in ("id", "title", "publisher", "date", "kind")}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, exc, inspect, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import declarative_base, relationship
 
 Base: Any = declarative_base()  # typed Any: SQLAlchemy 1.4 ships no mypy-friendly declarative base
@@ -45,6 +46,8 @@ class Entry(Base):
     where = Column(Text)
     contact = Column(Text)
     how_long = Column(Text)
+    cost = Column(Text)  # what it costs, or that it is free (old databases: add_missing_entry_columns)
+    eligible = Column(Text)  # who qualifies; whether someone else may do it on a resident's behalf
     safety = Column(JSON, nullable=False, default=list)
     figures = Column(JSON, nullable=False, default=list)
     keywords = Column(JSON, nullable=False, default=list)
@@ -135,3 +138,32 @@ class JiebaTerm(Base):
     term = Column(String(40), primary_key=True)
     added_by = Column(Text, nullable=False)
     added_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+def add_missing_entry_columns(engine: Engine) -> list[str]:
+    """A `kb_entries` made before a column existed (e.g. `cost`, `eligible`): add it, empty; return the names.
+
+    `create_all` only creates missing tables, so optional (nullable) columns added to `Entry` later are added here
+    with ALTER TABLE, as `bot.conversations.models` does for the conversation log. `python -m bot kb build` calls
+    this before it loads the entries; the build then fills them.
+    """
+    table = Entry.__table__
+    if not inspect(engine).has_table(table.name):
+        return []
+    present = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    added = []
+    for column in table.columns:
+        if column.name in present:
+            continue
+        if not column.nullable:
+            raise RuntimeError(f"kb_entries lacks the required column {column.name}: rebuild this database")
+        quote = engine.dialect.identifier_preparer.quote
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
+        except exc.DBAPIError:  # another process added it first
+            if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                raise
+        added.append(column.name)
+    return added

@@ -123,3 +123,102 @@ def test_folded_chinese_lines_are_joined_without_spaces() -> None:
     assert join_lines("到全市银行网点，\n信息采集、制卡 一站式") == "到全市银行网点，信息采集、制卡一站式"
     assert join_lines("scan the QR code 扫码") == "scan the QR code扫码"
     assert join_lines("call 12345 now") == "call 12345 now"
+
+
+def test_cost_and_eligible_load_into_the_database_and_the_answer(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+    build(url)
+    from kb.query import answer_for_intent
+
+    mail = answer_for_intent("ask_sscard_mail", url=url)
+    assert mail is not None and mail.cost and "免费邮寄" in mail.cost and mail.eligible is None
+    rehab = answer_for_intent("ask_child_rehab", url=url)
+    assert rehab is not None and rehab.cost and rehab.eligible and "残疾儿童" in rehab.eligible
+    with new_session(url) as session:
+        assert session.get(Entry, "barrier-free").eligible.count("重度残疾人") == 1
+
+
+def test_cost_and_eligible_numbers_must_be_quoted_and_text(kb_copy: Path) -> None:
+    text = ENTRY.format(office="hrss", id="t-1", intent="ask_t1", quote=GOOD_QUOTE)
+    text = text.replace("    facts:\n", "    cost: 每人收费30元\n    eligible: [本人]\n    facts:\n")
+    (kb_copy / "entries" / "test.yml").write_text(text, encoding="utf-8")
+    message = problems_of(kb_copy)
+    assert "the number 30 is not in any of this entry's quotes" in message
+    assert "field 'eligible' must be text" in message
+
+
+def test_an_entry_may_name_its_own_office(kb_copy: Path) -> None:
+    text = ENTRY.format(office="hrss", id="t-1", intent="ask_t1", quote=GOOD_QUOTE)
+    (kb_copy / "entries" / "mixed.yml").write_text(text.replace("office: hrss\n", ""), encoding="utf-8")
+    assert "entry 't-1': unknown office 'None'" in problems_of(kb_copy)
+    own = text.replace("office: hrss\n", "").replace("    intent: ask_t1\n", "    intent: ask_t1\n    office: samr\n")
+    (kb_copy / "entries" / "mixed.yml").write_text(own, encoding="utf-8")
+    assert [entry["office"] for entry in load(kb_copy).entries] == ["samr"]
+    (kb_copy / "entries" / "mixed.yml").write_text(own.replace("office: samr", "office: fire-brigade"), "utf-8")
+    assert "entry 't-1': unknown office 'fire-brigade'" in problems_of(kb_copy)
+
+
+def test_an_emergency_entry_needs_safety_steps_but_no_rasa_intent(kb_copy: Path) -> None:
+    write_entry(kb_copy, intent="emergency_test")
+    assert "entry 't-1': an emergency entry needs its 'safety' steps" in problems_of(kb_copy)
+    text = ENTRY.format(office="samr", id="t-1", intent="emergency_test", quote=GOOD_QUOTE)
+    text = text.replace("    facts:\n", "    safety: [立即拨打120急救电话。]\n    facts:\n")
+    text = text.replace(
+        "        source: zhumadian-briefing-2021-06-30\n",
+        "        source: zhumadian-briefing-2021-06-30\n"
+        "      - says: 120\n"
+        "        quote: 120是急救电话，有人受伤或突发疾病时拨打。\n"
+        "        source: staff-general-guidance\n",
+    )
+    (kb_copy / "entries" / "test.yml").write_text(text, encoding="utf-8")
+    assert [entry["intent"] for entry in load(kb_copy).entries] == ["emergency_test"]
+
+
+def _without_new_columns(url: str) -> None:
+    """Turn a freshly built database into one made before `cost` and `eligible` existed (with a staff-style row)."""
+    import sqlite3
+
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE kb_entries DROP COLUMN cost")
+        connection.execute("ALTER TABLE kb_entries DROP COLUMN eligible")
+        connection.execute(  # a staff FAQ's entry: the build leaves it alone
+            "INSERT INTO kb_entries (id, intent, office_id, title, question, answer, steps, bring, safety, figures,"
+            " keywords, related, review_by, origin) VALUES ('faq-f9999', 'faq/f9999', 'hrss', '测试', '测试？',"
+            " '测试答案', '[]', '[]', '[]', '[]', '[]', '[]', '2027-06-30', 'staff')"
+        )
+    connection.close()
+
+
+def test_an_existing_database_gets_the_new_columns_on_build(tmp_path: Path) -> None:
+    old = tmp_path / "old.sqlite3"
+    build(f"sqlite:///{old}")
+    _without_new_columns(f"sqlite:///{old}")
+    moved = tmp_path / "existing.sqlite3"  # a URL no engine has seen yet, as in a fresh `python -m bot kb build`
+    shutil.copy(old, moved)
+    url = f"sqlite:///{moved}"
+    from sqlalchemy import create_engine, inspect
+
+    def columns() -> set[str]:
+        engine = create_engine(url, future=True)
+        try:
+            return {column["name"] for column in inspect(engine).get_columns("kb_entries")}
+        finally:
+            engine.dispose()
+
+    assert "cost" not in columns() and "eligible" not in columns()
+    build(url)  # what `python -m bot kb build` runs against DATABASE_URL
+    assert {"cost", "eligible"} <= columns()
+    with new_session(url) as session:
+        assert "免费邮寄" in session.get(Entry, "sscard-mail").cost
+        staff = session.get(Entry, "faq-f9999")  # a row the build does not rewrite keeps working, its fields empty
+        assert staff.origin == "staff" and staff.cost is None and staff.eligible is None
+
+
+def test_adding_columns_twice_is_harmless(tmp_path: Path) -> None:
+    from kb.models import add_missing_entry_columns
+    from kb.session import get_engine
+
+    url = f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+    build(url)
+    assert add_missing_entry_columns(get_engine(url)) == []

@@ -16,7 +16,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.text import to_simplified
+from bot.text import squeeze, to_simplified
 
 
 # Registered as a tokenizer so the recipe runs it in pipeline order in both training and prediction.
@@ -44,6 +44,10 @@ class ChineseNormalizer(GraphComponent):
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
+        # At prediction only (training data keeps its entity offsets): panic typing such as `   电梯   困人  `,
+        # 救命！！！ or 快快快 reads as the plain sentence the model learnt from.
         for message in messages:
-            self._normalise(message)
+            text = message.get(TEXT)
+            if isinstance(text, str) and text and not text.startswith("/"):
+                message.set(TEXT, squeeze(text) or to_simplified(text))
         return messages

@@ -1,0 +1,146 @@
+"""A pipeline step after the intent classifiers: what kind of turn a message is, in a conversation.
+
+DIET classifies a message as if it were the first one. This step, a small rule set (measured with `make holdout`),
+recognises the turns that DIET cannot know:
+- a life-safety situation anywhere, however it is typed -> intent `report_emergency`, entity `emergency`;
+- a typed button text (不对，重新填) -> the button's intent;
+- a follow-up that names only an aspect of the current topic (要带啥, 在哪办, 那我爸呢, 还有别的吗) ->
+  intent `ask_followup`, entities `aspect`; the answer action takes the topic from the slot `topic`;
+- a question that names a topic and an aspect (社保卡在哪办) keeps DIET's intent and gains `aspect` entities;
+  "那停车位呢" keeps DIET's intent with aspect `same` (the previous turn's aspect).
+DIET's own result stays in `intent_ranking` and in `dialogue_act` (written to the conversation log).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+import yaml
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.config import ROOT
+from bot.nlu.aspects import PERSON, SCOPE, aspects_in, button_intent, leftover, what_about
+from bot.nlu.emergency import emergency_in
+from bot.text import squeeze
+
+EXTRACTOR = "DialogueActs"
+DIALOGUE_ACT = "dialogue_act"
+NOT_TOPICS = {"ask_human", "nlu_fallback", "out_of_scope"}
+# Services with their own action: 我的工单到哪了 has an aspect word (哪) but is a ticket question, 在学校门口那边 in
+# the report form is a location. DIET's choice stands when it is this sure.
+SERVICE_INTENTS = {"check_ticket_status", "cancel_ticket", "append_ticket", "ask_human", "inform", "report_manhole"}
+SERVICE_CONFIDENCE = 0.5
+
+
+def is_topic(intent: str) -> bool:
+    return intent not in NOT_TOPICS and (intent.startswith(("ask_", "report_")) or intent.startswith("faq"))
+
+
+def topic_keywords(entries_dir: Path) -> frozenset[str]:
+    """KB keywords and titles that name a subject (not a person, not an aspect like 电话 or 免费)."""
+    words: set[str] = set()
+    for path in sorted(entries_dir.glob("*.yml")):
+        for entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("entries", []):
+            words.update(str(word) for word in [*(entry.get("keywords") or []), entry.get("title", "")] if word)
+    return frozenset(w for w in words if len(w) >= 2 and not PERSON.search(w) and not aspects_in(w) and not w.isdigit())
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class DialogueActs(GraphComponent):
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {"entries_dir": "kb/entries"}
+
+    def __init__(self, keywords: frozenset[str]) -> None:
+        self.keywords = keywords
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> DialogueActs:
+        return cls(topic_keywords(ROOT / config["entries_dir"]))
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            if isinstance(text, str) and text.strip() and not text.startswith("/"):
+                self._understand(message, text)
+        return messages
+
+    def names_topic(self, text: str) -> bool:
+        return any(word in text for word in self.keywords)
+
+    def _understand(self, message: Message, text: str) -> None:
+        squeezed = squeeze(text)
+        diet = str((message.get(INTENT) or {}).get(INTENT_NAME_KEY) or "")
+        kind = emergency_in(text)
+        if kind:
+            return _set_intent(message, "report_emergency", "emergency", diet, [("emergency", kind)])
+        button = button_intent(squeezed)
+        if button:
+            return _set_intent(message, button, "button_text", diet, [])
+        if diet in SERVICE_INTENTS and float((message.get(INTENT) or {}).get("confidence") or 0) >= SERVICE_CONFIDENCE:
+            return None
+        aspects = aspects_in(squeezed)
+        names_topic = self.names_topic(squeezed)
+        subject = what_about(squeezed)
+        if not aspects and not names_topic and (SCOPE.match(subject or squeezed)):
+            return _set_intent(message, "ask_followup", "followup_scope", diet, [("aspect", "same")])
+        if not aspects and not names_topic and PERSON.search(squeezed) and (subject or squeezed.startswith("那")):
+            return _set_intent(message, "ask_followup", "followup_person", diet, [("aspect", "eligible")])
+        if subject is not None and not aspects:
+            if names_topic and is_topic(diet):
+                return _add_entities(message, "what_about", diet, [("aspect", "same")])
+            return None
+        if squeezed.startswith("那") and "呢" in squeezed and not names_topic:
+            return None  # 那饭店呢，查了几家: a new subject, whatever DIET makes of it
+        if aspects and not names_topic and self._only_aspects(squeezed, aspects, diet):
+            return _set_intent(message, "ask_followup", "followup", diet, [("aspect", a) for a in aspects])
+        if aspects and (is_topic(diet) or diet == "nlu_fallback"):  # the fallback may answer the current topic
+            return _add_entities(message, "topic_aspect", diet, [("aspect", a) for a in aspects])
+        return None
+
+    @staticmethod
+    def _only_aspects(text: str, aspects: list[str], diet: str) -> bool:
+        """Nothing but the aspect (and people, filler) is said: 要带啥, 俺弟弟智力残疾 能住进去不, 出事了咋理赔.
+
+        A short subject of its own (低保, 离婚, 临时工) is a new question only if DIET knows it as out of scope.
+        """
+        rest = leftover(text)
+        if len(rest) <= 1:
+            return True
+        if diet == "out_of_scope":
+            return False
+        return len(rest) <= 3 or ("eligible" in aspects and PERSON.search(text) is not None)
+
+
+def _entities(message: Message, values: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    text = str(message.get(TEXT))
+    added = [
+        {"entity": name, "value": value, "start": 0, "end": len(text), "confidence_entity": 1.0, "extractor": EXTRACTOR}
+        for name, value in values
+    ]
+    return [*(message.get(ENTITIES) or []), *added]
+
+
+def _set_intent(message: Message, intent: str, rule: str, diet: str, values: list[tuple[str, str]]) -> None:
+    ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != intent]
+    message.set(INTENT, {INTENT_NAME_KEY: intent, "confidence": 1.0}, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [{INTENT_NAME_KEY: intent, "confidence": 1.0}, *ranking], add_to_output=True)
+    _add_entities(message, rule, diet, values)
+
+
+def _add_entities(message: Message, rule: str, diet: str, values: list[tuple[str, str]]) -> None:
+    if values:
+        message.set(ENTITIES, _entities(message, values), add_to_output=True)
+    message.set(DIALOGUE_ACT, {"rule": rule, "diet_intent": diet}, add_to_output=True)

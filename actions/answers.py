@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
@@ -11,11 +12,23 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.render import answer_text, template, topic_buttons
+from actions.render import (
+    aspect_known,
+    aspect_text,
+    compact_text,
+    followup_buttons,
+    office_label,
+    overview_text,
+    template,
+    topic_buttons,
+)
+from bot.text import to_simplified
 from kb import faq, query
 
 logger = logging.getLogger(__name__)
 HOTLINE_INTENT = "ask_human"  # the KB entry `hotline` answers this intent with the 12345 facts
+FOLLOWUP_INTENT = "ask_followup"  # set by bot.nlu.dialogue_acts: the message names only an aspect
+OVERVIEW = "overview"  # the `aspect` slot after a first answer to a topic
 
 
 def intent_of(tracker: Tracker) -> str:
@@ -37,36 +50,207 @@ def _hotline(dispatcher: CollectingDispatcher) -> None:
 
 
 class ActionAnswerTopic(Action):
-    """Answer the resident's topic with the office, procedure and (if asked) figures, read from the KB now."""
+    """Answer from the KB, read now: the topic asked, or for a follow-up the aspect asked of the current topic.
+
+    The slots `topic`/`previous_topic` keep the conversation's topic, `aspect` what was last asked of it;
+    `answered_topics` records what this turn answered (the conversation log and `make holdout` read it).
+    """
 
     def name(self) -> str:
         return "action_answer_topic"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[str, Any]]:
         intent = topic_of(tracker)
+        topic = tracker.get_slot("topic") if intent == FOLLOWUP_INTENT else intent
+        aspects = asked_aspects(tracker)
+        if not topic:
+            dispatcher.utter_message(response="utter_ask_topic_first")
+            return [SlotSet("answered_topics", [])]
         try:
-            answer, related = query.answer_with_related(intent)
+            turn = plan_turn(tracker, topic, intent == FOLLOWUP_INTENT, aspects)
         except SQLAlchemyError:
-            logger.exception("KB unreachable (check DATABASE_URL) while answering intent %s", intent)
-            dispatcher.utter_message(response=_offline_response(intent))
+            logger.exception("KB unreachable (check DATABASE_URL) while answering intent %s", topic)
+            dispatcher.utter_message(response=_offline_response(topic))
             return []
-        if answer is None:
-            logger.error("No KB entry answers intent %s: add one under kb/entries/", intent)
+        if not turn:
+            logger.error("No KB entry answers intent %s: add one under kb/entries/", topic)
             dispatcher.utter_message(response="utter_cannot_answer")
             _hotline(dispatcher)
-            return []
-        text = answer_text(answer, domain, tracker.latest_message.get("text") or "")
-        dispatcher.utter_message(text=text, buttons=topic_buttons(related))
+            return [SlotSet("answered_topics", [])]
+        return say_turn(dispatcher, tracker, domain, turn, aspects)
+
+
+def asked_aspects(tracker: Tracker) -> list[str]:
+    """Aspects the message asked (entity `aspect`); `same` (那停车位呢) repeats the previous turn's aspect."""
+    aspects = [str(a) for a in tracker.get_latest_entity_values("aspect")]
+    previous = tracker.get_slot("aspect")
+    if "same" in aspects:
+        aspects = [previous] if previous and previous != OVERVIEW else []
+    return [a for a in dict.fromkeys(aspects) if a]
+
+
+def plan_turn(tracker: Tracker, topic: str, followup: bool, aspects: list[str]) -> list[query.TopicAnswer]:
+    """The topics to answer, in the order asked: the classified one and any other a clause of the message names."""
+    answer = query.answer_for_intent(topic)
+    if answer is None:
         return []
+    if followup:
+        return [answer]
+    text = tracker.latest_message.get("text") or ""
+    if aspects:  # reads like a follow-up: the current topic wins if the words fit it better (打工 -> 就业)
+        answer = current_if_closer(text, answer, tracker.get_slot("topic"))
+    return topics_in_order(text, answer, diet_ranking(tracker))
+
+
+def current_if_closer(text: str, classified: query.TopicAnswer, current: str | None) -> query.TopicAnswer:
+    current_answer = query.answer_for_intent(current) if current and current != classified.intent else None
+    if current_answer is None:
+        return classified
+    scores = {a.intent: score for score, a in query.ranked(text, answers=[classified, current_answer])}
+    if scores.get(current_answer.intent, 0) > scores.get(classified.intent, 0) < CLEAR_TOPIC_SCORE:
+        return current_answer
+    return classified
+
+
+def say_turn(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    domain: DomainDict,
+    turn: list[query.TopicAnswer],
+    aspects: list[str],
+) -> List[Dict[str, Any]]:
+    main = turn[0]
+    question = tracker.latest_message.get("text") or ""
+    if len(turn) > 1:
+        say_several(dispatcher, domain, turn)
+        aspect = OVERVIEW
+    elif "more" in aspects:
+        say_more(dispatcher, domain, main)
+        aspect = "more"
+    elif aspects:
+        say_aspects(dispatcher, domain, main, aspects, changed=main.intent != tracker.get_slot("topic"))
+        aspect = aspects[-1]
+    else:
+        text = overview_text(main, domain, question)
+        dispatcher.utter_message(text=text, buttons=followup_buttons(main, domain, []))
+        aspect = OVERVIEW
+    current = turn[-1].intent
+    previous = tracker.get_slot("topic")
+    return [
+        SlotSet("topic", current),
+        SlotSet("previous_topic", previous if previous != current else tracker.get_slot("previous_topic")),
+        SlotSet("aspect", aspect),
+        SlotSet("answered_topics", [answer.intent for answer in turn]),
+    ]
+
+
+def say_aspects(
+    dispatcher: CollectingDispatcher, domain: DomainDict, answer: query.TopicAnswer, aspects: list[str], changed: bool
+) -> None:
+    """Just what was asked, for this topic; what the KB lacks is said for the topic, with the office and 12345."""
+    parts = [template(domain, "utter_part_topic", title=answer.title)]
+    if changed and "office" not in aspects:  # a new topic named with its aspect: say who handles it first
+        parts.append(template(domain, "utter_part_office", office=office_label(answer)))
+    parts += [aspect_text(answer, aspect, domain) for aspect in aspects]
+    if not all(aspect_known(answer, aspect) for aspect in aspects):
+        parts.append(template(domain, "utter_unknown_next", office=answer.office_short or answer.office_name))
+    dispatcher.utter_message(text="\n".join(parts), buttons=followup_buttons(answer, domain, aspects))
+
+
+def say_more(dispatcher: CollectingDispatcher, domain: DomainDict, answer: query.TopicAnswer) -> None:
+    """还有别的吗: the other topics of the same office, then related ones of other offices; never a goodbye."""
+    same_office = [a for a in query.office_topics(answer.office_id) if a.intent != answer.intent][:6]
+    related = [a for a in query.answers_by_id(answer.related) if a.office_id != answer.office_id][:3]
+    office = answer.office_short or answer.office_name
+    if same_office:
+        text = template(domain, "utter_office_more", office=office)
+        dispatcher.utter_message(text=text, buttons=topic_buttons(same_office))
+    else:
+        dispatcher.utter_message(text=template(domain, "utter_no_more_topics", office=office))
+    if related:
+        dispatcher.utter_message(response="utter_related_elsewhere", buttons=office_buttons(related))
+
+
+def say_several(dispatcher: CollectingDispatcher, domain: DomainDict, turn: list[query.TopicAnswer]) -> None:
+    """Two or three topics in one message: each, compactly, in the order asked (one message each)."""
+    for number, answer in enumerate(turn):
+        head = [template(domain, "utter_part_next_topic", title=answer.title)] if number else []
+        text = "\n".join([*head, compact_text(answer, domain)])
+        last = number == len(turn) - 1
+        dispatcher.utter_message(text=text, buttons=followup_buttons(answer, domain, []) if last else [])
+
+
+# A clause boundary in a message that asks several things: punctuation, spaces, 另外, 还有, 顺便问一下, 以及 ...
+CLAUSE_BREAK = re.compile(
+    r"[。？?！!；;，,、\s]+|(另外|还有就是|还有|顺便问一下|顺便问下|顺便问问|顺便|以及|再一个|再问一下|再问下|再就是|同时)"
+)
+CLEAR_TOPIC_SCORE = 3  # a whole KB keyword of 2+ characters and a shared word, at least
+RANKED_TOPIC_SCORE = 2  # enough when DIET also ranks that topic among its top three
+
+
+def clauses_of(text: str) -> list[str]:
+    parts = CLAUSE_BREAK.split(to_simplified(text))
+    return [p for p in parts if p and not CLAUSE_BREAK.fullmatch(p) and len(p) >= 2]
+
+
+def topics_in_order(
+    text: str, main: query.TopicAnswer | None, ranking: list[str] | None = None
+) -> list[query.TopicAnswer]:
+    """The classified topic and any other topic a clause names clearly, in the order the message asks them.
+
+    A clause names a topic when the KB keyword search scores it clearly, or scores it and DIET ranks it too.
+    """
+    clauses = clauses_of(text)
+    if len(clauses) < 2:
+        return [main] if main else []
+    answers = query.all_answers()
+    likely = (ranking or [])[:3]
+    found: list[query.TopicAnswer | None] = [clause_topic(clause, answers, likely) for clause in clauses]
+    clear = {a.intent for a in found if a}
+    if main is not None and main.intent not in clear and len(clear) < 2:  # DIET's guess on a mixed message
+        found.insert(found.index(None) if None in found else 0, main)
+    unique: dict[str, query.TopicAnswer] = {}
+    for answer in found:
+        if answer is not None:
+            unique.setdefault(answer.intent, answer)
+    return list(unique.values())[:3]
+
+
+def clause_topic(clause: str, answers: list[query.TopicAnswer], likely: list[str]) -> query.TopicAnswer | None:
+    """The topic a clause names clearly: the best keyword score; in a tie the topic whose main keyword it is
+    (社保卡: the card itself, not its postal delivery), else the one DIET ranks higher; else none."""
+    best = query.ranked(clause, answers=answers)
+    if not best:
+        return None
+    top_score = best[0][0]
+    tied = [answer for score, answer in best if score == top_score]
+    primary = [a for a in tied if a.keywords and a.keywords[0] in clause]
+    ranked_tied = sorted((a for a in tied if a.intent in likely), key=lambda a: likely.index(a.intent))
+    chosen = tied[0] if len(tied) == 1 else primary[0] if len(primary) == 1 else next(iter(ranked_tied), None)
+    if chosen is None:
+        return None
+    clear = top_score >= CLEAR_TOPIC_SCORE or (top_score >= RANKED_TOPIC_SCORE and chosen.intent in likely)
+    return chosen if clear else None
+
+
+def diet_ranking(tracker: Tracker) -> list[str]:
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    return [str(r.get("name")) for r in ranking if r.get("name") not in {"nlu_fallback", FOLLOWUP_INTENT}]
 
 
 def _offline_response(intent: str) -> str:
     """When the KB cannot be read, an emergency still gets its safety steps."""
-    return "utter_elevator_trapped_offline" if intent == "report_elevator_trapped" else "utter_service_unavailable"
+    if intent == "report_elevator_trapped":
+        return "utter_elevator_trapped_offline"
+    return "utter_emergency_offline" if intent.startswith("emergency_") else "utter_service_unavailable"
 
 
 class ActionKbFallback(Action):
-    """Say plainly we can't answer, offer the closest KB topics, and give the 12345 hotline."""
+    """Ask rather than refuse when the KB has candidates; say plainly we can't answer, with 12345, when it has none.
+
+    Candidates of one office: name that office and offer its topics. Of several offices: ask which, with buttons.
+    Out of scope (公积金, 驾驶证, other cities): no candidates at all, never a guessed office.
+    """
 
     def name(self) -> str:
         return "action_kb_fallback"
@@ -74,18 +258,31 @@ class ActionKbFallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[str, Any]]:
         text = tracker.latest_message.get("text") or ""
         try:
-            closest = query.search(text, limit=3) if text.strip() else []
-            if closest and intent_of(tracker) != "out_of_scope":
-                dispatcher.utter_message(response="utter_cannot_answer_closest", buttons=topic_buttons(closest))
-            else:
+            several = topics_in_order(text, None, diet_ranking(tracker)) if intent_of(tracker) != "out_of_scope" else []
+            if len(several) > 1:  # unsure because it asks two things at once: answer both
+                return say_turn(dispatcher, tracker, domain, several, [])
+            closest = query.search(text, limit=3) if text.strip() and intent_of(tracker) != "out_of_scope" else []
+            current = [a for a in closest if a.intent == tracker.get_slot("topic")]
+            if current:  # unsure in general, but the words fit the topic we are talking about
+                return say_turn(dispatcher, tracker, domain, current, asked_aspects(tracker))
+            if not closest:
                 dispatcher.utter_message(response="utter_cannot_answer")
-                if closest:
-                    dispatcher.utter_message(text=template(domain, "utter_part_more"), buttons=topic_buttons(closest))
-            _hotline(dispatcher)
+                _hotline(dispatcher)
+            elif len({answer.office_id for answer in closest}) == 1:
+                office = office_label(closest[0])
+                text = template(domain, "utter_same_office", office=office)
+                dispatcher.utter_message(text=text, buttons=topic_buttons(closest))
+            else:
+                dispatcher.utter_message(response="utter_which_office", buttons=office_buttons(closest))
         except SQLAlchemyError:
             logger.exception("KB unreachable during fallback")
             dispatcher.utter_message(response="utter_service_unavailable")
-        return []
+        return [SlotSet("answered_topics", [])]
+
+
+def office_buttons(answers: list[query.TopicAnswer]) -> list[dict[str, str]]:
+    """Candidates of different offices: each button says the office too (市人社局：社保卡办理)."""
+    return [{"title": f"{a.office_short or a.office_name}：{a.title}", "payload": f"/{a.intent}"} for a in answers]
 
 
 class ActionHandoff(Action):

@@ -53,6 +53,82 @@ def answer_text(answer: TopicAnswer, domain: DomainDict, question: str = "") -> 
     return "\n".join(parts)
 
 
+def overview_text(answer: TopicAnswer, domain: DomainDict, question: str = "") -> str:
+    """The first answer to a topic: safety if urgent, the office and the core of the procedure."""
+    parts = [template(domain, "utter_part_safety", items=numbered(answer.safety))] if answer.safety else []
+    parts += [template(domain, "utter_part_office", office=office_label(answer)), answer.answer]
+    if answer.steps:
+        parts.append(template(domain, "utter_part_steps", items=numbered(answer.steps)))
+    if answer.figures and ASKS_FOR_FIGURE.search(question):
+        parts.append(template(domain, "utter_part_figures", items="\n".join(answer.figures)))
+    return "\n".join(parts)
+
+
+def compact_text(answer: TopicAnswer, domain: DomainDict) -> str:
+    """One of several topics asked in one message: the office and the core answer."""
+    return "\n".join([template(domain, "utter_part_office", office=office_label(answer)), answer.answer])
+
+
+# The KB field that answers each aspect, and the wording piece that shows it.
+ASPECT_FIELDS: dict[str, tuple[str, str]] = {
+    "bring": ("bring", "utter_part_bring"),
+    "where": ("where", "utter_part_where"),
+    "steps": ("steps", "utter_part_steps"),
+    "how_long": ("how_long", "utter_part_how_long"),
+    "cost": ("cost", "utter_part_cost"),
+    "eligible": ("eligible", "utter_part_eligible"),
+    "contact": ("contact", "utter_part_contact"),
+    "figures": ("figures", "utter_part_figures"),
+}
+
+
+# What the KB does not say, said for the topic (names spelled out so tests/actions/test_guards.py sees them used).
+UNKNOWN_RESPONSES = {
+    "bring": "utter_unknown_bring",
+    "where": "utter_unknown_where",
+    "steps": "utter_unknown_steps",
+    "how_long": "utter_unknown_how_long",
+    "cost": "utter_unknown_cost",
+    "eligible": "utter_unknown_eligible",
+    "contact": "utter_unknown_contact",
+    "figures": "utter_unknown_figures",
+}
+
+
+def aspect_known(answer: TopicAnswer, aspect: str) -> bool:
+    if aspect == "office":
+        return True
+    field_name, _ = ASPECT_FIELDS.get(aspect, ("", ""))
+    return bool(field_name and getattr(answer, field_name, None))
+
+
+def aspect_text(answer: TopicAnswer, aspect: str, domain: DomainDict) -> str:
+    """What the KB says about one aspect of the topic, or that it says nothing (for this topic, with the office)."""
+    if aspect == "office":
+        return "\n".join([template(domain, "utter_part_office", office=office_label(answer)), answer.answer])
+    if not aspect_known(answer, aspect):
+        return template(domain, UNKNOWN_RESPONSES[aspect], title=answer.title)
+    field_name, response = ASPECT_FIELDS[aspect]
+    value = getattr(answer, field_name)
+    if aspect == "steps":
+        return template(domain, response, items=numbered(value))
+    if aspect == "bring":
+        return template(domain, response, items="、".join(value))
+    if aspect == "figures":
+        return template(domain, response, items="\n".join(value))
+    return template(domain, response, text=value)
+
+
+def followup_buttons(answer: TopicAnswer, domain: DomainDict, asked: list[str]) -> list[dict[str, str]]:
+    """Quick replies for the aspects this topic's KB entry can answer and that were not just asked."""
+    buttons = domain["responses"]["utter_followup_buttons"][0]["buttons"]
+    offered = []
+    for button, aspect in zip(buttons, ("bring", "where", "how_long", "cost", "eligible", "more"), strict=True):
+        if aspect not in asked and (aspect == "more" or aspect_known(answer, aspect)):
+            offered.append({"title": str(button["title"]), "payload": str(button["payload"])})
+    return [*offered[:3], offered[-1]] if len(offered) > 4 else offered
+
+
 def topic_buttons(answers: list[TopicAnswer]) -> list[dict[str, str]]:
     """Quick replies that ask the topic's question (the payload triggers its intent directly)."""
     return [{"title": a.title, "payload": f"/{a.intent}"} for a in answers]

@@ -40,6 +40,8 @@ class TopicAnswer:
     where: str | None = None
     contact: str | None = None
     how_long: str | None = None
+    cost: str | None = None
+    eligible: str | None = None
     safety: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
@@ -61,6 +63,8 @@ def _to_answer(entry: Entry, office: Office) -> TopicAnswer:
         where=entry.where,
         contact=entry.contact,
         how_long=entry.how_long,
+        cost=entry.cost,
+        eligible=entry.eligible,
         safety=list(entry.safety or []),
         figures=list(entry.figures or []),
         related=list(entry.related or []),
@@ -116,13 +120,29 @@ def _score(text: str, tokens: frozenset[str], answer: TopicAnswer) -> float:
     return score + len(tokens & vocabulary)
 
 
-def search(text: str, limit: int = 3, url: str | None = None) -> list[TopicAnswer]:
-    """KB topics closest to a free-text question (jieba tokens and keywords), best first."""
+def ranked(
+    text: str, url: str | None = None, answers: list[TopicAnswer] | None = None
+) -> list[tuple[float, TopicAnswer]]:
+    """(score, topic) for every KB topic a free-text question shares words with (jieba tokens and keywords), best
+    first; a keyword found whole scores its length."""
     tokens = _tokens(text)
-    scored = [(_score(text, tokens, answer), answer) for answer in all_answers(url)]
+    candidates = answers if answers is not None else all_answers(url)
+    # Emergency entries are reached by bot.nlu.dialogue_acts, never offered as a topic to pick.
+    topics = [answer for answer in candidates if not answer.intent.startswith("emergency_")]
+    scored = [(_score(text, tokens, answer), answer) for answer in topics]
     scored = [pair for pair in scored if pair[0] >= 2]
     scored.sort(key=lambda pair: -pair[0])
-    return [answer for _, answer in scored[:limit]]
+    return scored
+
+
+def search(text: str, limit: int = 3, url: str | None = None) -> list[TopicAnswer]:
+    """KB topics closest to a free-text question, best first."""
+    return [answer for _, answer in ranked(text, url)[:limit]]
+
+
+def office_topics(office_id: str, url: str | None = None) -> list[TopicAnswer]:
+    """Every topic one office answers for (还有别的吗), in KB order."""
+    return [answer for answer in all_answers(url) if answer.office_id == office_id]
 
 
 def _next_ticket_number(session, prefix: str, now: datetime) -> str:  # type: ignore[no-untyped-def]
@@ -175,6 +195,13 @@ def latest_ticket_of(sender_id: str, url: str | None = None) -> Ticket | None:
     with new_session(url) as session:
         query = select(Ticket).where(Ticket.sender_id == sender_id).order_by(Ticket.created_at.desc()).limit(1)
         return session.scalars(query).first()
+
+
+def tickets_of(sender_id: str, limit: int = 5, url: str | None = None) -> list[Ticket]:
+    """The tickets one conversation filed, newest first (我前两天报的井盖修了没有)."""
+    with new_session(url) as session:
+        query = select(Ticket).where(Ticket.sender_id == sender_id)
+        return list(session.scalars(query.order_by(Ticket.created_at.desc(), Ticket.number.desc()).limit(limit)))
 
 
 def office_of(office_id: str, url: str | None = None) -> Office | None:

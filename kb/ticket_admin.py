@@ -1,8 +1,10 @@
-"""Staff side of tickets: search, status changes (受理 → 处理中 → 已办结) and their history.
+"""Tickets after they are filed: staff search and status changes (受理 → 处理中 → 已办结), a resident's cancel
+(→ 已撤销) or addition from the conversation that filed the ticket, and the history.
 
 A status change updates the ticket itself (``status``, ``updated_at``), so a resident who asks by number sees it
 at once (``actions/tickets.py`` reads ``kb.query.get_ticket``), and records a ``ticket_events`` row: who, when,
-from, to and the required note.
+from, to and the required note. A resident's cancel is such a row too (by ``RESIDENT``); an addition is appended to
+the ticket's description with its time, so staff read it where they read the report.
 """
 
 from __future__ import annotations
@@ -19,8 +21,15 @@ from kb.models import Base, Ticket
 from kb.query import CITY_TZ
 from kb.session import get_engine
 
-STATUSES = ("受理", "处理中", "已办结")
-NEXT_STATUSES = {"受理": ("处理中", "已办结"), "处理中": ("已办结",), "已办结": ()}
+CANCELLED = "已撤销"  # only the resident who filed the ticket sets it, from that conversation
+STAFF_STATUSES = ("受理", "处理中", "已办结")  # what the console's status form may set
+STATUSES = (*STAFF_STATUSES, CANCELLED)  # what a ticket may be (counts, filters)
+NEXT_STATUSES = {"受理": ("处理中", "已办结"), "处理中": ("已办结",), "已办结": (), CANCELLED: ()}
+CLOSED = ("已办结", CANCELLED)  # a resident can neither cancel nor add to these
+RESIDENT = "居民（对话中）"  # ticket_events.by_user of a change the resident made in the conversation
+CANCEL_NOTE = "居民在提交工单的对话中撤销"
+ADDITION = "（{at} 居民补充：{text}）"  # appended to the description
+MAX_ADDITION_CHARS = 200
 MAX_NOTE_CHARS = 500
 PAGE_SIZE = 20
 
@@ -44,6 +53,15 @@ class StatusChangeError(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.message, self.status = message, status
+
+
+@dataclass(frozen=True)
+class ResidentChange:
+    """What became of a resident's cancel or addition: ``done``, ``not_found`` (no such ticket filed by this
+    conversation) or ``refused`` (the ticket is closed; ``ticket.status`` says how)."""
+
+    outcome: str
+    ticket: Ticket | None = None
 
 
 @dataclass(frozen=True)
@@ -122,8 +140,8 @@ def events_of(number: str, url: str | None = None) -> list[TicketEvent]:
 
 
 def _validate(current: str, new_status: str, note: str) -> None:
-    if new_status not in STATUSES:
-        raise StatusChangeError(f"没有“{new_status}”这个状态，只能是：{'、'.join(STATUSES)}。")
+    if new_status not in STAFF_STATUSES:
+        raise StatusChangeError(f"没有“{new_status}”这个状态，只能是：{'、'.join(STAFF_STATUSES)}。")
     if new_status not in NEXT_STATUSES[current]:
         raise StatusChangeError(f"工单当前是“{current}”，不能改为“{new_status}”。", status=409)
     if not note:
@@ -158,3 +176,53 @@ def change_status(
         )
         session.add(event)
     return event
+
+
+def _own_ticket(session: Session, number: str, sender_id: str) -> Ticket | None:
+    """The ticket if this conversation filed it; someone else's number is treated as unknown."""
+    ticket = session.get(Ticket, number.strip().upper())
+    return ticket if ticket is not None and ticket.sender_id == sender_id else None
+
+
+def cancel_by_resident(number: str, sender_id: str, url: str | None = None) -> ResidentChange:
+    """撤销刚才的报修: 已撤销, recorded in the history, unless the ticket is closed or not this conversation's."""
+    with db(url) as session, session.begin():
+        ticket = _own_ticket(session, number, sender_id)
+        if ticket is None:
+            return ResidentChange("not_found")
+        current, now = str(ticket.status), city_now()
+        moved = session.execute(
+            update(Ticket)
+            .where(Ticket.number == ticket.number, Ticket.status == current, Ticket.status.not_in(CLOSED))
+            .values(status=CANCELLED, updated_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+        if moved.rowcount != 1:  # closed already, or staff changed it a moment ago
+            session.refresh(ticket)
+            return ResidentChange("refused", ticket)
+        session.add(
+            TicketEvent(
+                ticket_number=ticket.number,
+                from_status=current,
+                to_status=CANCELLED,
+                note=CANCEL_NOTE,
+                by_user=RESIDENT,
+                at=now,
+            )
+        )
+    return ResidentChange("done", ticket)
+
+
+def append_by_resident(number: str, sender_id: str, text: str, url: str | None = None) -> ResidentChange:
+    """补充一下，…: the text, with its time, at the end of the description, unless the ticket is closed."""
+    with db(url) as session, session.begin():
+        ticket = _own_ticket(session, number, sender_id)
+        if ticket is None:
+            return ResidentChange("not_found")
+        if ticket.status in CLOSED:
+            return ResidentChange("refused", ticket)
+        now = city_now()
+        addition = ADDITION.format(at=now.strftime("%Y-%m-%d %H:%M"), text=text.strip()[:MAX_ADDITION_CHARS])
+        ticket.description = f"{ticket.description}{addition}"
+        ticket.updated_at = now
+    return ResidentChange("done", ticket)

@@ -94,7 +94,7 @@ def _history(number: str) -> str:
 def _status_form(ticket: Ticket, csrf: str, note: str = "") -> str:
     choices = NEXT_STATUSES.get(str(ticket.status), ())
     if not choices:
-        return "<p>工单已办结。</p>"
+        return f"<p>工单{esc(ticket.status)}，状态不能再更改。</p>"  # 已办结, or 已撤销 by the resident
     return (
         f'<form method="post" action="/admin/tickets/{esc(ticket.number)}/status" class="status">{csrf_field(csrf)}'
         f'<input type="hidden" name="expected" value="{esc(ticket.status)}">'

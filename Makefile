@@ -39,8 +39,8 @@ lint: $(STAMP) ## ruff lint and format check
 types: $(STAMP) ## mypy
 	$(VENV)/bin/mypy
 
-holdout: train ## NLU accuracy, out-of-scope recall and misroutes on the hold-out file
-	$(PY) -m bot evaluate
+holdout: train ## NLU figures on the hold-out file, then whole conversations on tests/holdout/ (live servers)
+	$(PY) -m bot evaluate --conversations
 
 test: lint types validate train browser nginx ## the whole suite (bootstraps .venv, builds, trains once)
 	$(PY) -m pytest

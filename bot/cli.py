@@ -47,7 +47,12 @@ def _run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from bot.evaluate import main as evaluate
 
-    return evaluate(args.file, args.model)
+    status = evaluate(args.file, args.model)
+    if status != 0 or not args.conversations:
+        return status
+    from bot.evaluate_conversations import main as evaluate_conversations
+
+    return evaluate_conversations(args.holdout_dir, args.model)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -70,6 +75,18 @@ def parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="intent accuracy, out-of-scope recall and misroutes")
     evaluate.add_argument("--file", default="tests/nlu_holdout.yml", help="NLU YAML never used for training")
     evaluate.add_argument("--model", default=None, help="model file (default: newest in models/)")
+    evaluate.add_argument(
+        "--conversations",
+        action="store_true",
+        help="then start the servers and play the conversation hold-out (tests/holdout/): follow-ups, emergencies, "
+        "two-topic messages, misroutes; writes var/holdout-conversations.json",
+    )
+    evaluate.add_argument(
+        "--holdout-dir",
+        type=Path,
+        default=ROOT / "tests" / "holdout",
+        help="folder with conversations.yml, emergencies.yml and two_topics.yml (with --conversations)",
+    )
     from bot.users import register  # `user add NAME --role …`: console accounts
 
     register(commands, COMMANDS)

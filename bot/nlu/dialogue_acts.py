@@ -34,7 +34,16 @@ DIALOGUE_ACT = "dialogue_act"
 NOT_TOPICS = {"ask_human", "nlu_fallback", "out_of_scope"}
 # Services with their own action: 我的工单到哪了 has an aspect word (哪) but is a ticket question, 在学校门口那边 in
 # the report form is a location. DIET's choice stands when it is this sure.
-SERVICE_INTENTS = {"check_ticket_status", "cancel_ticket", "append_ticket", "ask_human", "inform", "report_manhole"}
+SERVICE_INTENTS = {
+    "check_ticket_status",
+    "cancel_ticket",
+    "append_ticket",
+    "ask_human",
+    "inform",
+    "report_manhole",
+    "bot_challenge",  # 你是人工智能不: 能…不 is no eligibility question here
+    "greet",
+}
 SERVICE_CONFIDENCE = 0.5
 
 
@@ -114,14 +123,15 @@ class DialogueActs(GraphComponent):
     def _only_aspects(text: str, aspects: list[str], diet: str) -> bool:
         """Nothing but the aspect (and people, filler) is said: 要带啥, 俺弟弟智力残疾 能住进去不, 出事了咋理赔.
 
-        A short subject of its own (低保, 离婚, 临时工) is a new question only if DIET knows it as out of scope.
+        A two-character subject of its own (低保, 离婚) is a new question only if DIET knows it as out of scope;
+        a longer one (电费余额咋查) always is.
         """
         rest = leftover(text)
         if len(rest) <= 1:
             return True
         if diet == "out_of_scope":
             return False
-        return len(rest) <= 3 or ("eligible" in aspects and PERSON.search(text) is not None)
+        return len(rest) <= 2 or ("eligible" in aspects and PERSON.search(text) is not None)
 
 
 def _entities(message: Message, values: list[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 HOTLINE_INTENT = "ask_human"  # the KB entry `hotline` answers this intent with the 12345 facts
 FOLLOWUP_INTENT = "ask_followup"  # set by bot.nlu.dialogue_acts: the message names only an aspect
 OVERVIEW = "overview"  # the `aspect` slot after a first answer to a topic
+# 社保卡咋办 / 找哪个部门 about a new topic asks for the whole of it: the first answer, office and core procedure.
+GENERAL_ASPECTS = {"steps", "office"}
 
 
 def intent_of(tracker: Tracker) -> str:
@@ -127,7 +129,7 @@ def say_turn(
     elif "more" in aspects:
         say_more(dispatcher, domain, main)
         aspect = "more"
-    elif aspects:
+    elif aspects and not (main.intent != tracker.get_slot("topic") and set(aspects) <= GENERAL_ASPECTS):
         say_aspects(dispatcher, domain, main, aspects, changed=main.intent != tracker.get_slot("topic"))
         aspect = aspects[-1]
     else:

@@ -37,10 +37,8 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -584,42 +582,20 @@ def write_report(report: ConversationReport, path: Path = REPORT_FILE) -> Path:
 # ------------------------------------------------------------------------------------------ the servers, CLI
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early; {log}:\n{log.read_text(errors='replace')[-3000:]}")
-        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not ready after {timeout:.0f}s; {log}:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 @contextlib.contextmanager
 def running_stack(model: Path, work: Path) -> Iterator[tuple[str, str]]:
     """The action server and Rasa on free ports with a fresh KB database in `work` (as the tests' `servers`).
 
     Yields (Rasa URL, token); logs stay in `work` for a look afterwards."""
-    from bot.serve import actions_command, rasa_command, stop_processes
+    from bot.serve import actions_command, free_port, rasa_command, stack_endpoints, stop_processes, wait_until_ready
     from kb.build import build
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     database_url = f"sqlite:///{work / 'assistant.sqlite3'}"
     build(database_url)
-    action_port, rasa_port = _free_port(), _free_port()
-    endpoints = work / "endpoints.yml"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        f'tracker_store:\n  type: bot.tracker_store.MaskingSQLTrackerStore\n  url: "{database_url}"\n'
-    )
+    action_port, rasa_port = free_port(), free_port()
+    endpoints = stack_endpoints(work / "endpoints.yml", action_port, database_url)
     token = "holdout-" + secrets.token_hex(8)
     # One sender says a whole conversation quickly: no rate limit here (the benchmarks do the same).
     env = {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1", "RATE_LIMIT_MESSAGES": "0"}
@@ -631,8 +607,8 @@ def running_stack(model: Path, work: Path) -> Iterator[tuple[str, str]]:
         ):
             with (work / f"{name}.log").open("w") as log:
                 processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))  # noqa: S603
-        _wait_for(f"http://127.0.0.1:{action_port}/health", processes[0], work / "actions.log", 60)
-        _wait_for(f"http://127.0.0.1:{rasa_port}/status?token={token}", processes[1], work / "rasa.log", 300)
+        wait_until_ready(f"http://127.0.0.1:{action_port}/health", processes[0], 60, work / "actions.log")
+        wait_until_ready(f"http://127.0.0.1:{rasa_port}/status?token={token}", processes[1], 300, work / "rasa.log")
         yield f"http://127.0.0.1:{rasa_port}", token
     finally:
         stop_processes(processes, grace=20)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 
+import requests
 import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
@@ -97,6 +100,35 @@ def environment() -> dict[str, str]:
     Rasa gets --interface, the web app its --host default). The web app calls Rasa's API with the same token and
     URL Rasa was started with."""
     return {**os.environ, "SANIC_HOST": "127.0.0.1", "RASA_TOKEN": rasa_token(), "RASA_URL": settings().rasa_url}
+
+
+def free_port() -> int:
+    """A port nobody listens on now (tests, `make holdout`)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    """Wait for `url` to answer 200, or raise with the end of the server's log if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early; {log}:\n{log.read_text(errors='replace')[-3000:]}")
+        with contextlib.suppress(requests.ConnectionError, requests.Timeout):  # not listening yet
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f}s; {log}:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stack_endpoints(path: Path, action_port: int, database_url: str) -> Path:
+    """An endpoints.yml for a throw-away stack: our action server and the masking store on `database_url`."""
+    path.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
+        f'tracker_store:\n  type: bot.tracker_store.MaskingSQLTrackerStore\n  url: "{database_url}"\n'
+    )
+    return path
 
 
 def stop_processes(processes: list[subprocess.Popen], grace: float = 15) -> None:

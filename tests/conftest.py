@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.config import ROOT
-from bot.serve import actions_command, rasa_command, stop_processes
+from bot.serve import actions_command, free_port, rasa_command, stack_endpoints, stop_processes, wait_until_ready
 from kb.build import build
 
 TOPIC_DOC = ROOT / "docs" / "intents.md"
@@ -76,12 +73,6 @@ def make_tracker() -> Callable[..., Tracker]:
     return make
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def model_path() -> Path:
     """The newest model (`make test` trains before pytest runs); trained here only if there is none."""
@@ -92,18 +83,6 @@ def model_path() -> Path:
     model = latest_model()
     assert model is not None
     return model
-
-
-def _wait_for(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early; log:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(requests.ConnectionError):  # not listening yet
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not ready after {timeout}s; log:\n{log.read_text()[-3000:]}")
 
 
 class Servers:
@@ -138,7 +117,7 @@ class Processes:
         return process
 
     def wait_for(self, name: str, url: str, timeout: float) -> None:
-        _wait_for(url, self.running[name], timeout, self.log(name))
+        wait_until_ready(url, self.running[name], timeout, self.log(name))
 
     def stop(self) -> None:
         stop_processes(list(self.running.values()), grace=20)
@@ -151,11 +130,7 @@ def servers(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     database_url = f"sqlite:///{work / 'assistant.sqlite3'}"
     build(database_url)
     action_port, rasa_port = free_port(), free_port()
-    endpoints = work / "endpoints.yml"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        f'tracker_store:\n  type: bot.tracker_store.MaskingSQLTrackerStore\n  url: "{database_url}"\n'
-    )
+    endpoints = stack_endpoints(work / "endpoints.yml", action_port, database_url)
     token = "test-token-" + os.urandom(8).hex()
     processes = Processes(work, {**os.environ, "DATABASE_URL": database_url, "SANIC_HOST": "127.0.0.1"})
     processes.start("actions", actions_command(action_port))

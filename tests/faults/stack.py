@@ -26,10 +26,9 @@ import pytest
 import requests
 
 from bot.config import ROOT
-from bot.serve import commands, environment
+from bot.serve import commands, environment, free_port, wait_until_ready
 from kb.build import build
 from tests.channels.conftest import WeChatClient
-from tests.conftest import _wait_for, free_port
 
 WECHAT_TOKEN = "hardening-" + secrets.token_hex(4)
 ADMIN_USER, ADMIN_PASSWORD = "hardening-admin", "Pw-" + secrets.token_hex(8)
@@ -124,9 +123,9 @@ class Stack:
     def start(self) -> None:
         self.start_actions()
         rasa = self._spawn("rasa")
-        _wait_for(f"{self.rasa_url}/status?token={self.token}", rasa, 480, self.log("rasa"))
+        wait_until_ready(f"{self.rasa_url}/status?token={self.token}", rasa, 480, self.log("rasa"))
         web = self._spawn("web")
-        _wait_for(f"{self.web_url}/healthz", web, 60, self.log("web"))
+        wait_until_ready(f"{self.web_url}/healthz", web, 60, self.log("web"))
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -144,7 +143,7 @@ class Stack:
 
     def start_actions(self) -> None:
         process = self._spawn("actions")
-        _wait_for(f"{self.action_url}/health", process, 90, self.log("actions"))
+        wait_until_ready(f"{self.action_url}/health", process, 90, self.log("actions"))
 
     def kill_actions(self) -> None:
         process = self.processes["actions"]

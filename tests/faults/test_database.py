@@ -14,8 +14,7 @@ import pytest
 import requests
 
 from bot.config import ROOT
-from bot.serve import actions_command, database_problem
-from tests.conftest import _wait_for, free_port
+from bot.serve import actions_command, database_problem, free_port, wait_until_ready
 
 DEAD_URL = f"postgresql://assistant:s3cret-password@127.0.0.1:{free_port()}/assistant"
 
@@ -77,7 +76,7 @@ def test_action_server_apologises_and_logs_database_url(tmp_path: Path) -> None:
             actions_command(port), cwd=ROOT, env=env_with(DEAD_URL), stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        _wait_for(f"http://127.0.0.1:{port}/health", process, 90, log)
+        wait_until_ready(f"http://127.0.0.1:{port}/health", process, 90, log)
         body = {
             "next_action": "action_answer_topic",
             "sender_id": "db-down",

@@ -13,8 +13,7 @@ import pytest
 import requests
 
 from bot.config import ROOT
-from bot.serve import commands, environment
-from tests.conftest import _wait_for, free_port
+from bot.serve import commands, environment, free_port, wait_until_ready
 from tests.faults.stack import ADMIN_PASSWORD, ADMIN_USER, Stack
 
 LISTEN = "0A"
@@ -137,7 +136,7 @@ def untrusting_web(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> It
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "bot.web"], cwd=ROOT, env=env, stdout=out, stderr=out)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz", process, 60, log)
+        wait_until_ready(f"http://127.0.0.1:{port}/healthz", process, 60, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -19,10 +19,9 @@ from playwright.sync_api import Error as PlaywrightError
 
 from bot.config import ROOT
 from bot.retrain import ModelRecord, load_registry, project_copy, save_registry
-from bot.serve import rasa_command
+from bot.serve import free_port, rasa_command, wait_until_ready
 from kb import audit
 from kb.build import build
-from tests.conftest import _wait_for, free_port
 from tests.web.admin.conftest import ADMIN_PASSWORD, ADMIN_USER
 from tests.web.conftest import _start_web, _stop
 
@@ -56,7 +55,7 @@ def stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     rasa = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     web = None
     try:
-        _wait_for(f"{rasa_url}/status?token={token}", rasa, 300, log)
+        wait_until_ready(f"{rasa_url}/status?token={token}", rasa, 300, log)
         settings = {"DATABASE_URL": database_url, "MODELS_DIR": str(models_dir), "TRAINING_ROOT": str(root)}
         settings |= {"BOT_ADMIN_USER": ADMIN_USER, "BOT_ADMIN_PASSWORD": ADMIN_PASSWORD}
         with pytest.MonkeyPatch.context() as patch:  # _start_web passes os.environ on to the app

@@ -150,7 +150,7 @@ def say_aspects(
     dispatcher: CollectingDispatcher, domain: DomainDict, answer: query.TopicAnswer, aspects: list[str], changed: bool
 ) -> None:
     """Just what was asked, for this topic; what the KB lacks is said for the topic, with the office and 12345."""
-    parts = [template(domain, "utter_part_topic", title=answer.title)]
+    parts = [template(domain, "utter_part_topic", title=answer.title, office=answer.office_short or answer.office_name)]
     if changed and "office" not in aspects:  # a new topic named with its aspect: say who handles it first
         parts.append(template(domain, "utter_part_office", office=office_label(answer)))
     parts += [aspect_text(answer, aspect, domain) for aspect in aspects]

@@ -110,7 +110,7 @@ async def test_followup_answers_from_the_topics_kb_field(
     entry = query.answer_for_intent(topic)
     assert len(dispatcher.messages) == 1
     text = dispatcher.messages[0]["text"]
-    assert text.startswith(f"关于“{entry.title}”：")
+    assert text.startswith(f"关于“{entry.title}”（{entry.office_short}）：")
     assert label in text and expected in text
     assert entry.answer not in text  # just what was asked, not the whole answer again
     assert "发布会没有" not in text
@@ -130,7 +130,7 @@ async def test_followup_shows_the_sscard_bring_field(
     )
     await answer(dispatcher, domain, tracker)
     message = dispatcher.messages[0]
-    assert message["text"] == "关于“社保卡办理”：\n需要带：身份证件"
+    assert message["text"] == "关于“社保卡办理”（市人社局）：\n需要带：身份证件"
     assert "要带什么" not in titles(message)  # not offered again
     assert titles(message)[-1] == "还有别的吗"
 
@@ -275,7 +275,7 @@ async def test_same_repeats_the_previous_aspect_for_the_new_topic(
     )
     events = await answer(dispatcher, domain, tracker)
     text = texts(dispatcher)
-    assert text.startswith("关于“停车位建设”：")
+    assert text.startswith("关于“停车位建设”（市住建局）：")
     assert "负责部门：驻马店市住房和城乡建设局" in text
     assert "相关数据：" in text and "5000个停车位" in text and "66%" in text
     assert slots(events) == {

@@ -98,8 +98,9 @@ class DialogueActs(GraphComponent):
         button = button_intent(squeezed)
         if button:
             return _set_intent(message, button, "button_text", diet, [])
-        if diet in SERVICE_INTENTS and float((message.get(INTENT) or {}).get("confidence") or 0) >= SERVICE_CONFIDENCE:
-            return None
+        confidence = float((message.get(INTENT) or {}).get("confidence") or 0)
+        if (diet in SERVICE_INTENTS or diet.startswith("faq")) and confidence >= SERVICE_CONFIDENCE:
+            return None  # a staff FAQ (想献血去哪) is its own topic, whatever aspect words it has
         aspects = aspects_in(squeezed)
         names_topic = self.names_topic(squeezed)
         subject = what_about(squeezed)

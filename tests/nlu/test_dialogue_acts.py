@@ -264,3 +264,16 @@ def test_aspects_in_resolves_overlaps(text: str, aspects: list[str]) -> None:
 )
 def test_button_intent_only_for_messages_that_are_nothing_else(text: str, expected: str | None) -> None:
     assert button_intent(text) == expected
+
+
+def test_a_staff_faq_with_an_aspect_word_stays_that_faq() -> None:
+    """想献血去哪 has 去哪 (where) and no KB keyword, but the FAQ selector knows it: it is no follow-up."""
+    message = Message(
+        data={
+            "text": "想献血去哪",
+            "intent": {"name": "faq", "confidence": 0.93},
+            "intent_ranking": [{"name": "faq", "confidence": 0.93}],
+        }
+    )
+    DialogueActs(topic_keywords(ROOT / "kb/entries")).process([message])
+    assert message.get("intent")["name"] == "faq"

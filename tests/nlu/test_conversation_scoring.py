@@ -319,8 +319,8 @@ class FakeRasa(BaseHTTPRequestHandler):
     trackers: ClassVar[dict[str, list[dict[str, Any]]]] = {}
     tokens: ClassVar[list[str]] = []
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the test reads the requests, not the server's log."""
 
     def _json(self, value: Any) -> None:
         body = json.dumps(value).encode()

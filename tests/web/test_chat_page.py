@@ -63,30 +63,31 @@ def test_typing_indicator_shows_while_waiting(page: Page) -> None:
 
 def test_a_quick_reply_chip_sends_its_payload_and_shows_its_title(page: Page, web: Web) -> None:
     ask(page, "社保卡咋办")
-    chip = page.locator(f"{BOT} .chip", has_text="社保卡免费邮寄").first
+    # The first answer's quick replies are the topic's other aspects (docs/conversation.md).
+    chip = page.locator(f"{BOT} .chip", has_text="要带什么").first
     expect(chip).to_be_visible()
     bots = page.locator(BOT).count()
     chip.click()
-    expect(page.locator(USER).last).to_have_text("您说：社保卡免费邮寄")
+    expect(page.locator(USER).last).to_have_text("您说：要带什么")
     expect(page.locator(BOT)).not_to_have_count(bots, timeout=60_000)
     wait_idle(page)
     answer = "\n".join(page.locator(f"{BOT} .bubble").all_inner_texts()[bots:])
-    assert "邮寄" in answer and "市人社局" in answer
-    # Rasa received the payload, not the title.
+    assert "身份证件" in answer and "市人社局" in answer
+    # Rasa received the payload (a follow-up kept in the conversation's topic).
     events = web.tracker_events(session_id(page.context))
-    assert [e["text"] for e in events if e["event"] == "user"] == ["社保卡咋办", "/ask_sscard_mail"]
+    assert [e["text"] for e in events if e["event"] == "user"] == ["社保卡咋办", "要带什么"]
 
 
 def test_reload_shows_the_conversation_so_far(page: Page) -> None:
     ask(page, "社保卡咋办")
-    page.locator(f"{BOT} .chip", has_text="社保卡免费邮寄").first.click()
+    page.locator(f"{BOT} .chip", has_text="要带什么").first.click()
     wait_idle(page)
     before = page.locator("#messages li").all_inner_texts()
     page.reload()
     page.wait_for_selector("body[data-ready='true']")
     after = page.locator("#messages li").all_inner_texts()
     assert after == before
-    assert "社保卡免费邮寄" in page.locator(USER).last.inner_text()
+    assert "要带什么" in page.locator(USER).last.inner_text()
     expect(page.locator("#intro")).to_be_hidden()
 
 

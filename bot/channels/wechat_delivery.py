@@ -1,9 +1,18 @@
 """客服消息 client: sends an answer later, when the Rasa turn took longer than WeChat's 5 seconds.
 
-- access_token: GET {base}/cgi-bin/token?grant_type=client_credential&appid=..&secret=..
-  https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Get_access_token.html
+- access_token: POST {base}/cgi-bin/stable_token {"grant_type": "client_credential", "appid", "secret",
+  "force_refresh": false} (getStableAccessToken)
+  https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/getStableAccessToken.html
 - send: POST {base}/cgi-bin/message/custom/send?access_token=..
   https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html
+
+Why the stable token: every call of the older getAccessToken (GET /cgi-bin/token) issues a new token and ends the
+previous one five minutes later, so several Rasa instances of one official account ended each other's tokens. In
+getStableAccessToken's normal mode every caller gets the same token while it is valid (WeChat renews it five minutes
+before it expires), so the instances need no shared store for it. When WeChat rejects a token (40001/40014/42001)
+the client asks again in normal mode (another instance, or another system, may have forced a new one); only if
+WeChat hands back the very token it just rejected does it force a refresh (``force_refresh: true``, which ends the
+token everywhere; WeChat allows it once per 30 s and 20 times a day, this client at most once per 30 s).
 
 The token is cached until shortly before it expires; one thread refreshes it at a time. Blocking (requests):
 call it from a worker thread (asyncio.to_thread).
@@ -25,6 +34,7 @@ logger = logging.getLogger(__name__)
 TOKEN_ERRORS = {40001, 40014, 42001}  # invalid / malformed / expired access_token: refresh and retry
 TIMEOUT = (3.05, 10.0)  # connect, read (seconds)
 EXPIRY_MARGIN = 300  # refresh this many seconds before WeChat says the token expires
+FORCE_REFRESH_INTERVAL = 30.0  # WeChat: forced refreshes at least 30 s apart (and 20 a day)
 
 
 class DeliveryError(RuntimeError):
@@ -55,27 +65,39 @@ class CustomerServiceClient:
         self._lock = threading.Lock()
         self._token = ""
         self._expires_at = 0.0
+        self._forced_at: float | None = None
 
-    def access_token(self) -> str:
-        """The cached token, fetched again when near expiry; concurrent callers wait for one refresh."""
+    def access_token(self, rejected: str = "") -> str:
+        """The cached token, fetched again when near expiry or when it is `rejected` (WeChat refused it just now);
+        concurrent callers wait for one refresh."""
         with self._lock:
-            if self._token and time.monotonic() < self._expires_at:
+            if self._token and self._token != rejected and time.monotonic() < self._expires_at:
                 return self._token
-            params = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}
-            data = self._json(self._session.get(f"{self.api_base}/cgi-bin/token", params=params, timeout=self.timeout))
-            if "access_token" not in data:
-                raise DeliveryError(
-                    f"getting access_token failed: errcode {data.get('errcode')} ({data.get('errmsg')}); "
-                    "check WECHAT_APPID / WECHAT_APPSECRET and the server IP whitelist (IP白名单)"
-                )
+            data = self._stable_token(force=False)
+            if rejected and data["access_token"] == rejected and self._may_force():
+                logger.warning("wechat rejected the current stable access_token; forcing a new one")
+                data = self._stable_token(force=True)
             self._token = str(data["access_token"])
-            self._expires_at = time.monotonic() + max(int(data.get("expires_in", 7200)) - EXPIRY_MARGIN, 60)
+            expires_in = int(data.get("expires_in", 7200))
+            self._expires_at = time.monotonic() + max(expires_in - EXPIRY_MARGIN, min(60, expires_in // 2))
             return self._token
 
-    def _invalidate(self, token: str) -> None:
-        with self._lock:
-            if self._token == token:  # another thread may already have refreshed it
-                self._token, self._expires_at = "", 0.0
+    def _may_force(self) -> bool:
+        now = time.monotonic()
+        if self._forced_at is not None and now - self._forced_at < FORCE_REFRESH_INTERVAL:
+            return False
+        self._forced_at = now
+        return True
+
+    def _stable_token(self, force: bool) -> dict[str, Any]:
+        body = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret, "force_refresh": force}
+        data = self._json(self._session.post(f"{self.api_base}/cgi-bin/stable_token", json=body, timeout=self.timeout))
+        if "access_token" not in data:
+            raise DeliveryError(
+                f"getting access_token failed: errcode {data.get('errcode')} ({data.get('errmsg')}); "
+                "check WECHAT_APPID / WECHAT_APPSECRET and the server IP whitelist (IP白名单)"
+            )
+        return data
 
     @staticmethod
     def _json(response: requests.Response) -> dict[str, Any]:
@@ -90,8 +112,9 @@ class CustomerServiceClient:
         """One 客服消息 text; refreshes the token and retries (bounded) on 40001/40014/42001."""
         # UTF-8 JSON without \\u escapes: WeChat shows escaped Chinese literally.
         body = json.dumps({"touser": openid, "msgtype": "text", "text": {"content": content}}, ensure_ascii=False)
+        rejected = ""
         for attempt in range(self.max_retries + 1):
-            token = self.access_token()
+            token = self.access_token(rejected)
             response = self._session.post(
                 f"{self.api_base}/cgi-bin/message/custom/send",
                 params={"access_token": token},
@@ -105,7 +128,7 @@ class CustomerServiceClient:
                 return
             if errcode in TOKEN_ERRORS and attempt < self.max_retries:
                 logger.info("wechat access_token rejected (errcode %s); refreshing", errcode)
-                self._invalidate(token)
+                rejected = token
                 continue
             raise DeliveryError(
                 f"客服消息 to user {hash_openid(openid)} failed: errcode {errcode} ({data.get('errmsg')}); "

@@ -176,14 +176,35 @@ class WeChatClient:
 
 
 class FakeWeChatAPI:
-    """Records calls to /cgi-bin/token and /cgi-bin/message/custom/send."""
+    """Records calls to the access-token APIs and /cgi-bin/message/custom/send, and keeps WeChat's token rules.
 
-    def __init__(self) -> None:
+    - ``GET /cgi-bin/token`` (getAccessToken) issues a new token on every call; the previous one stays valid for
+      `legacy_grace` seconds (WeChat: 5 minutes), then sends with it fail with errcode 40001.
+    - ``POST /cgi-bin/stable_token`` (getStableAccessToken, JSON body): while the current stable token is valid,
+      every caller gets that same token (with its remaining ``expires_in``); ``force_refresh: true`` issues a new
+      one and the old one stops working at once. The two kinds of token are independent.
+    - ``/cgi-bin/message/custom/send`` answers 40001 for a token that is not (or no longer) valid.
+    """
+
+    def __init__(self, legacy_grace: float = 300.0) -> None:
         self.calls: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.tokens_issued = 0
+        self.force_refreshes = 0
         self.send_errors: list[int] = []  # errcodes to answer the next sends with
+        self.legacy_grace = legacy_grace
+        self.valid_until: dict[str, float] = {}  # token → monotonic time it stops working
+        self.stable = ""  # the current stable token
         api = self
+
+        def issue(lifetime: float = 7200.0) -> str:
+            api.tokens_issued += 1
+            token = f"ACCESS-{api.tokens_issued}"
+            api.valid_until[token] = time.monotonic() + lifetime
+            return token
+
+        def valid(token: str) -> bool:
+            return api.valid_until.get(token, 0.0) > time.monotonic()
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -201,10 +222,11 @@ class FakeWeChatAPI:
                 url = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 with api.lock:
-                    api.calls.append({"path": url.path, "query": query})
+                    api.calls.append({"path": url.path, "query": query, "method": "GET"})
                     if url.path == "/cgi-bin/token" and query.get("secret") == APP_SECRET:
-                        api.tokens_issued += 1
-                        self._json({"access_token": f"ACCESS-{api.tokens_issued}", "expires_in": 7200})
+                        for token in [t for t in api.valid_until if t != api.stable]:  # earlier legacy tokens
+                            api.valid_until[token] = min(api.valid_until[token], time.monotonic() + api.legacy_grace)
+                        self._json({"access_token": issue(), "expires_in": 7200})
                     else:
                         self._json({"errcode": 40125, "errmsg": "invalid appsecret"})
 
@@ -213,9 +235,27 @@ class FakeWeChatAPI:
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with api.lock:
-                    api.calls.append({"path": url.path, "query": query, "json": json.loads(raw), "raw": raw})
+                    body = json.loads(raw)
+                    api.calls.append({"path": url.path, "query": query, "json": body, "raw": raw, "method": "POST"})
+                    if url.path == "/cgi-bin/stable_token":
+                        self._stable_token(body)
+                        return
                     errcode = api.send_errors.pop(0) if api.send_errors else 0
+                    if errcode == 0 and not valid(query.get("access_token", "")):
+                        errcode = 40001
                 self._json({"errcode": errcode, "errmsg": "ok" if errcode == 0 else "error"})
+
+            def _stable_token(self, body: dict[str, Any]) -> None:
+                if body.get("grant_type") != "client_credential" or body.get("secret") != APP_SECRET:
+                    self._json({"errcode": 40125, "errmsg": "invalid appsecret"})
+                    return
+                if body.get("force_refresh") is True or not valid(api.stable):
+                    if body.get("force_refresh") is True:
+                        api.force_refreshes += 1
+                    api.valid_until.pop(api.stable, None)
+                    api.stable = issue()
+                left = int(api.valid_until[api.stable] - time.monotonic())
+                self._json({"access_token": api.stable, "expires_in": left})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"

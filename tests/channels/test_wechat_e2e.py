@@ -160,9 +160,10 @@ def test_slow_bot_replies_success_then_sends_a_customer_service_message(
     assert sends, "no 客服消息 reached the fake WeChat API"
     assert sends[0]["json"]["msgtype"] == "text" and "市人社局" in sends[0]["json"]["text"]["content"]
     assert sends[0]["query"]["access_token"].startswith("ACCESS-")
-    assert any(
-        c["path"] == "/cgi-bin/token" and c["query"]["grant_type"] == "client_credential" for c in fake_api.calls
+    assert any(  # the stable token (docs/wechat.md): several instances share it instead of ending each other's
+        c["path"] == "/cgi-bin/stable_token" and c["json"]["grant_type"] == "client_credential" for c in fake_api.calls
     )
+    assert not any(c["path"] == "/cgi-bin/token" for c in fake_api.calls)
     assert slow_wechat.user_turns(openid) == ["社保卡咋办"]
 
 

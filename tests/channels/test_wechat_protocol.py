@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import defusedxml.ElementTree as ET
 import pytest
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -180,6 +182,49 @@ def test_retries_are_bounded(fresh_api: FakeWeChatAPI) -> None:
     with pytest.raises(DeliveryError, match="40001"):
         client.send_text("o1", "你好")
     assert len(fresh_api.sends()) == 3
+    assert fresh_api.force_refreshes == 1  # WeChat allows one forced refresh per 30 s (20 a day)
+
+
+def token_calls(api: FakeWeChatAPI) -> list[dict[str, Any]]:
+    return [c for c in api.calls if c["path"] in ("/cgi-bin/token", "/cgi-bin/stable_token")]
+
+
+def test_instances_share_one_stable_token_and_never_invalidate_each_other(fresh_api: FakeWeChatAPI) -> None:
+    """Two Rasa instances (two clients) of one official account. With getAccessToken each fetch would end the
+    other's token (after 5 minutes; at once here, legacy_grace=0) and they would keep refreshing each other away;
+    getStableAccessToken gives both the same token."""
+    fresh_api.legacy_grace = 0
+    first, second = (CustomerServiceClient(fresh_api.base, "wxapp", APP_SECRET) for _ in range(2))
+    first.send_text("o1", "你好")
+    second.send_text("o2", "你好")
+    first.send_text("o3", "你好")
+    second.send_text("o4", "你好")
+    assert len(fresh_api.sends()) == 4  # no send was refused and retried
+    assert fresh_api.tokens_issued == 1
+    assert {s["query"]["access_token"] for s in fresh_api.sends()} == {"ACCESS-1"}
+    calls = token_calls(fresh_api)
+    assert len(calls) == 2  # one per instance, then each uses its cache
+    for call in calls:
+        assert (call["method"], call["path"]) == ("POST", "/cgi-bin/stable_token")
+        assert call["json"] == {
+            "grant_type": "client_credential",
+            "appid": "wxapp",
+            "secret": APP_SECRET,
+            "force_refresh": False,
+        }
+
+
+def test_a_token_refreshed_elsewhere_is_picked_up_without_forcing(fresh_api: FakeWeChatAPI) -> None:
+    client = CustomerServiceClient(fresh_api.base, "wxapp", APP_SECRET)
+    client.send_text("o1", "你好")
+    forced = requests.post(  # someone else (another system of the city) forces a new token
+        f"{fresh_api.base}/cgi-bin/stable_token",
+        json={"grant_type": "client_credential", "appid": "wxapp", "secret": APP_SECRET, "force_refresh": True},
+        timeout=10,
+    ).json()["access_token"]
+    client.send_text("o2", "你好")  # 40001 with the old token, then the current one in normal mode
+    assert [s["query"]["access_token"] for s in fresh_api.sends()] == ["ACCESS-1", "ACCESS-1", forced]
+    assert fresh_api.force_refreshes == 1  # only the other party's
 
 
 def test_other_errors_and_bad_secret_raise_with_advice(fresh_api: FakeWeChatAPI) -> None:

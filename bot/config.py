@@ -94,16 +94,23 @@ def wechat_settings() -> WeChatSettings:
 
 @dataclass(frozen=True)
 class AdminSettings:
-    """BOT_ADMIN_USER / BOT_ADMIN_PASSWORD: a supervisor account created or updated when the web app starts."""
+    """BOT_ADMIN_USER / BOT_ADMIN_PASSWORD: a supervisor account created or updated when the web app starts.
+
+    ADMIN_SESSION_MAX_HOURS: a console session ends this many hours after the log-in however busy it is (default
+    12; it also ends after 8 idle hours and when the account's password changes).
+    """
 
     user: str
     password: str
+    session_max_hours: float = 12.0
 
 
 def admin_settings() -> AdminSettings:
     """Both unset (the default) means no account is touched; no password has a default."""
     return AdminSettings(
-        user=os.environ.get("BOT_ADMIN_USER", "").strip(), password=os.environ.get("BOT_ADMIN_PASSWORD", "")
+        user=os.environ.get("BOT_ADMIN_USER", "").strip(),
+        password=os.environ.get("BOT_ADMIN_PASSWORD", ""),
+        session_max_hours=float(os.environ.get("ADMIN_SESSION_MAX_HOURS") or "12"),
     )
 
 

@@ -1,9 +1,11 @@
 """Console accounts (staff and supervisors) and their login sessions.
 
 Passwords are stored only as scrypt hashes (``hashlib.scrypt``, random 16-byte salt, n=2**14, r=8, p=1) and
-checked with ``hmac.compare_digest``. Five wrong passwords in a row lock an account for 15 minutes. A login
-session is a random token the browser keeps in a cookie; the table stores only its SHA-256, so a copy of the
-database does not let anyone log in.
+checked with ``hmac.compare_digest``. Wrong passwords never lock an account (anyone could lock the supervisor out):
+``kb.login_throttle`` makes the client address, and all addresses together, wait longer after each failure.
+A login session is a random token the browser keeps in a cookie; the table stores only its SHA-256, so a copy of
+the database does not let anyone log in. A session ends after 8 idle hours, at the latest
+``ADMIN_SESSION_MAX_HOURS`` (12) after the log-in, and when the account's password changes.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ from functools import lru_cache
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import settings
+from bot.config import admin_settings, settings
+from kb.login_throttle import LoginThrottle
 from kb.models import Base
 from kb.session import get_engine
 
 ROLES = ("supervisor", "staff")
-MAX_FAILED_LOGINS = 5
-LOCK_DURATION = timedelta(minutes=15)
 SESSION_IDLE = timedelta(hours=8)
 MIN_PASSWORD_CHARS = 8
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
@@ -39,8 +40,8 @@ class ConsoleUser(Base):
     name = Column(String(64), nullable=False, unique=True)
     role = Column(String(20), nullable=False)
     password_hash = Column(String(200), nullable=False)
-    failed_logins = Column(Integer, nullable=False, default=0)
-    locked_until = Column(DateTime)
+    failed_logins = Column(Integer, nullable=False, default=0)  # unused since log-ins are throttled by address
+    locked_until = Column(DateTime)  # unused: accounts are never locked (kept so existing databases still match)
     created_at = Column(DateTime, nullable=False, default=lambda: utcnow())
 
 
@@ -68,10 +69,10 @@ class Account:
 
 @dataclass(frozen=True)
 class LoginResult:
-    """``account`` on success; otherwise ``locked_until`` (UTC) when the account is locked."""
+    """``account`` on success; otherwise None, and ``throttled`` when the password was not even checked."""
 
     account: Account | None
-    locked_until: datetime | None = None
+    throttled: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,17 +138,23 @@ def _check(name: str, role: str, password: str) -> None:
 
 
 def save_user(name: str, role: str, password: str, url: str | None = None) -> bool:
-    """Create the account, or set its role and password (and lift any lock). True when it was created."""
+    """Create the account, or set its role and password. True when it was created.
+
+    A new password ends every session of the account (a stolen or forgotten browser is logged out); saving the
+    same password again (BOT_ADMIN_PASSWORD at every start) keeps them.
+    """
     _check(name, role, password)
-    password_hash = hash_password(password)
     with db(url) as session, session.begin():
         user = session.scalars(select(ConsoleUser).where(ConsoleUser.name == name)).first()
         created = user is None
         if user is None:
-            user = ConsoleUser(name=name)
+            user = ConsoleUser(name=name, failed_logins=0)
             session.add(user)
-        user.role, user.password_hash = role, password_hash
-        user.failed_logins, user.locked_until = 0, None
+        user.role = role
+        if created or not verify_password(password, user.password_hash):
+            user.password_hash = hash_password(password)
+            if not created:
+                session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
         return created
 
 
@@ -156,36 +163,31 @@ def get_user(name: str, url: str | None = None) -> ConsoleUser | None:
         return session.scalars(select(ConsoleUser).where(ConsoleUser.name == name)).first()
 
 
-def _record_failure(user: ConsoleUser, now: datetime) -> LoginResult:
-    user.failed_logins = (user.failed_logins or 0) + 1
-    if user.failed_logins >= MAX_FAILED_LOGINS:
-        user.failed_logins, user.locked_until = 0, now + LOCK_DURATION
-        return LoginResult(None, user.locked_until)
-    return LoginResult(None)
+def authenticate(
+    name: str, password: str, address: str = "", url: str | None = None, throttle: LoginThrottle | None = None
+) -> LoginResult:
+    """Check a login from client `address`. While the address (or everyone) must wait, the password is not checked.
 
-
-def authenticate(name: str, password: str, url: str | None = None) -> LoginResult:
-    """Check a login; counts failures and locks the account after the fifth in a row."""
-    now = utcnow()
-    with db(url) as session, session.begin():
-        user = session.scalars(select(ConsoleUser).where(ConsoleUser.name == name)).first()
+    A wrong password, an unknown name and a throttled attempt cost the same scrypt time and give the same result
+    but for ``throttled`` (for the log only).
+    """
+    throttle = throttle or LoginThrottle(url)
+    attempt = throttle.begin(address or "unknown")
+    user = get_user(name, url) if attempt.allowed else None
+    if user is None or not verify_password(password, user.password_hash):
         if user is None:
             verify_password(password, _dummy_hash())
-            return LoginResult(None)
-        if user.locked_until and user.locked_until > now:
-            return LoginResult(None, user.locked_until)
-        if not verify_password(password, user.password_hash):
-            return _record_failure(user, now)
-        user.failed_logins, user.locked_until = 0, None
-        return LoginResult(Account(user.id, user.name, user.role))
+        return LoginResult(None, throttled=not attempt.allowed)
+    throttle.succeeded(attempt)
+    return LoginResult(Account(user.id, user.name, user.role))
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_session(account: Account, url: str | None = None) -> LoginSession:
-    token, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(32), utcnow()
+def start_session(account: Account, url: str | None = None, now: datetime | None = None) -> LoginSession:
+    token, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(32), now or utcnow()
     with db(url) as session, session.begin():
         session.add(
             ConsoleSession(
@@ -195,15 +197,24 @@ def start_session(account: Account, url: str | None = None) -> LoginSession:
     return LoginSession(token, csrf, account)
 
 
-def resume_session(token: str | None, url: str | None = None) -> LoginSession | None:
-    """The session behind a cookie token, if it exists and was used in the last 8 hours (then it is touched)."""
+def session_max_age() -> timedelta:
+    """ADMIN_SESSION_MAX_HOURS: how long a console session lasts at most, however busy (default 12 hours)."""
+    return timedelta(hours=admin_settings().session_max_hours)
+
+
+def resume_session(
+    token: str | None, url: str | None = None, now: datetime | None = None, max_age: timedelta | None = None
+) -> LoginSession | None:
+    """The session behind a cookie token, if it was used in the last 8 hours and is not older than `max_age`
+    (default `session_max_age()`); then it is touched."""
     if not token or len(token) > 100:
         return None
-    now = utcnow()
+    now, max_age = now or utcnow(), max_age or session_max_age()
     with db(url) as session, session.begin():
         row = session.get(ConsoleSession, _token_hash(token))
         user = session.get(ConsoleUser, row.user_id) if row else None
-        if row is None or user is None or row.last_seen + SESSION_IDLE < now:
+        too_old = row is not None and (row.last_seen + SESSION_IDLE < now or row.created_at + max_age < now)
+        if row is None or user is None or too_old:
             if row is not None:
                 session.delete(row)
             return None

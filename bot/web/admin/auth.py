@@ -1,6 +1,8 @@
-"""Console log-in: sessions in an HttpOnly, SameSite=Strict cookie, CSRF tokens, lock-out after failed logins.
+"""Console log-in: sessions in an HttpOnly, SameSite=Strict cookie, CSRF tokens, throttled failed logins.
 
-- ``GET/POST /admin/login``  the form; five wrong passwords in a row lock the account for 15 minutes
+- ``GET/POST /admin/login``  the form. Failed log-ins make the client address (and, after many, every address)
+  wait longer before the next try (``kb.login_throttle``); no account is ever locked. A wrong password, an
+  unknown name and a try during a wait all get the same answer (401, ``TEXTS["bad_login"]``).
 - ``POST /admin/logout``
 Every other console route needs a session (``guard``): HTML pages redirect to the form, ``/admin/api/…`` answers
 401 JSON, and every POST must carry the session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``).
@@ -12,7 +14,6 @@ import asyncio
 import hmac
 import logging
 import secrets
-from datetime import datetime, timezone
 from functools import partial
 
 from sanic import Blueprint, Request
@@ -23,8 +24,8 @@ from bot.alerts import record_alert, resolve_alert
 from bot.config import admin_settings
 from bot.web.admin.pages import ROLE_LABELS as ROLE_NAMES
 from bot.web.admin.pages import csrf_field, esc, message, page
+from bot.web.app import client_address
 from kb import accounts
-from kb.query import CITY_TZ
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,7 @@ SESSION_COOKIE = "zmd_admin"
 LOGIN_COOKIE = "zmd_admin_login"  # the login form's CSRF token, before there is a session
 PUBLIC_ROUTES = {"login_form", "login"}
 TEXTS = {
-    "bad_login": "用户名或密码不正确，请重新输入。",
-    "locked": "登录失败次数过多，该账号已被锁定15分钟，请在 {until} 之后再试；如需帮助请联系系统管理员。",
+    "bad_login": "用户名或密码不正确，或尝试过于频繁。请核对后稍等片刻再试；如需帮助请联系系统管理员。",
     "expired": "页面已过期或请求来源不明（CSRF 校验失败），请刷新页面后重试。",
     "login_required": "请先登录。",
 }
@@ -120,10 +120,6 @@ def _login_page(request: Request, text: str = "", status: int = 200, name: str =
     return response
 
 
-def _city_time(utc: datetime) -> str:
-    return utc.replace(tzinfo=timezone.utc).astimezone(CITY_TZ).strftime("%H:%M")
-
-
 def ensure_admin_from_env() -> None:
     """BOT_ADMIN_USER / BOT_ADMIN_PASSWORD → a supervisor account, created or updated (at web-app start)."""
     wanted = admin_settings()
@@ -148,10 +144,10 @@ def add_routes(bp: Blueprint) -> None:
         if not same_token(form.get("csrf"), request.cookies.get(LOGIN_COOKIE) or ""):
             return _login_page(request, TEXTS["expired"], status=403)
         name, password = (form.get("name") or "").strip(), form.get("password") or ""
-        check = partial(accounts.authenticate, name, password)
+        check = partial(accounts.authenticate, name, password, client_address(request))
         result = await asyncio.get_running_loop().run_in_executor(None, check)  # scrypt takes ~50 ms
-        if result.locked_until:
-            return _login_page(request, TEXTS["locked"].format(until=_city_time(result.locked_until)), 429, name)
+        if result.throttled:
+            logger.warning("console log-in refused unchecked: the client address or all addresses must wait")
         if result.account is None:
             return _login_page(request, TEXTS["bad_login"], status=401, name=name)
         login = accounts.start_session(result.account)

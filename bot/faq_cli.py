@@ -42,6 +42,8 @@ def _import(args: argparse.Namespace) -> int:
     result = faq.import_csv(Path(file), _actor(args), update=args.update)
     keys = " ".join(result.created + result.updated)
     print(f"导入完成：新增 {len(result.created)} 条，更新 {len(result.updated)} 条 {keys}")
+    for line in faq.import_report(result):
+        print(f"  {line}")
     _check(args)
     print("新 FAQ 要在重新训练后才能被识别：python -m bot retrain（修改答案则立即生效）")
     return 0

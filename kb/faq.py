@@ -5,10 +5,15 @@ the key), plus a ``kb_faqs`` row with its paraphrases, author and dates. The ans
 resident asks, so editing an answer is live at once; a new FAQ or new paraphrases need a retrain
 (``python -m bot retrain``). ``kb.build.write`` replaces only curated entries, so rebuilding the KB keeps FAQs.
 
-CSV import (``python -m bot faq import FILE.csv``): UTF-8 with or without BOM, columns
-``question,answer,office,paraphrases,procedure`` (``paraphrases`` and ``procedure`` steps separated by ``|``),
-optional ``review_by`` (YYYY-MM-DD), ``source`` and ``key`` (to update an exported FAQ). Every problem is
-reported with its row number; nothing is written unless the whole file is sound.
+CSV import (``python -m bot faq import FILE.csv``): UTF-8 with or without BOM, or GBK/GB18030 (what Chinese Excel
+saves as "CSV（逗号分隔）"), detected and converted; columns ``question,answer,office,paraphrases,procedure``
+(``paraphrases`` and ``procedure`` steps separated by ``|``), optional ``review_by`` (YYYY-MM-DD), ``source`` and
+``key`` (to update an exported FAQ). Every problem is reported with its row number; nothing is written unless the
+whole file is sound; a sound file gets a report of what each row became (``import_report``).
+
+CSV export: every cell that a spreadsheet would run as a formula (starting ``= + - @``) gets the conversation
+exports' guard, a leading apostrophe (``bot.conversations.export.safe_cell``); the import takes it off again, so an
+export imports back unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.config import ROOT
+from bot.conversations.export import FORMULA_START, safe_cell
 from bot.text import to_simplified
 from kb import audit
 from kb.models import Entry, Faq, JiebaTerm, Office
@@ -98,6 +104,8 @@ class ImportResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    rows: list[str] = field(default_factory=list)  # per row, in file order: "第 2 行：新增 f0001 问题"
+    encoding: str = ""  # how the file was read: "UTF-8" or "GBK/GB18030"
 
 
 def canonical(text: str) -> str:
@@ -216,14 +224,28 @@ def _faq_phrases(session: Session, skip_keys: Iterable[str]) -> dict[str, tuple[
 # --- CSV -------------------------------------------------------------------------------------------------------
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 with or without the BOM Excel writes."""
+def decode_csv(data: bytes) -> tuple[str, str]:
+    """(text, encoding label): UTF-8 with or without the BOM Excel writes, else GB18030 (a superset of GBK, what
+    Chinese Excel's "CSV（逗号分隔）" writes). A file that is neither is refused with the byte where it fails."""
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), "UTF-8"
     except UnicodeDecodeError as error:
-        raise FaqError(
-            [f"文件不是 UTF-8 编码（第 {error.start} 字节）：在 Excel 里另存为“CSV UTF-8（逗号分隔）”"]
-        ) from error
+        utf8_error = error
+    try:
+        return data.decode("gb18030"), "GBK/GB18030"
+    except UnicodeDecodeError:
+        pass
+    raise FaqError(
+        [
+            f"无法识别文件编码：既不是 UTF-8 也不是 GBK/GB18030（第 {utf8_error.start} 字节）："
+            "在 Excel 里另存为“CSV UTF-8（逗号分隔）”或“CSV（逗号分隔）”后再导入"
+        ]
+    ) from utf8_error
+
+
+def unguard(cell: str) -> str:
+    """A cell as the export wrote it, without the formula guard's apostrophe (``'=…`` → ``=…``)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
 def parse_csv(text: str) -> list[tuple[int, FaqInput]]:
@@ -246,7 +268,7 @@ def parse_csv(text: str) -> list[tuple[int, FaqInput]]:
         if None in raw:
             problems.append(f"第 {number} 行: 列数比表头多（含逗号的内容请用英文双引号括起来）")
             continue
-        values = {key: (value or "").strip() for key, value in raw.items()}
+        values = {key: unguard((value or "").strip()) for key, value in raw.items()}
         if not any(values.values()):
             continue  # Excel leaves empty lines at the end
         rows.append((number, _input_of(values)))
@@ -369,16 +391,33 @@ def save_all(
         for where, item in checked:
             faq = existing[where]
             if faq is None:
-                result.created.append(_create(session, item, actor, now))
+                key = _create(session, item, actor, now)
+                result.created.append(key)
+                result.rows.append(f"{where}：新增 {key} {item.question}")
             else:
                 _update(session, faq, item, actor, now)
                 result.updated.append(faq.key)
+                result.rows.append(f"{where}：更新 {faq.key} {item.question}")
     return result
 
 
+def import_bytes(data: bytes, actor: str, update: bool = False, url: str | None = None) -> ImportResult:
+    """A CSV file's bytes (any encoding `decode_csv` accepts) → FAQs, all or none; the result says what each row
+    became and how the file was read."""
+    text, encoding = decode_csv(data)
+    result = save_all([(f"第 {n} 行", item) for n, item in parse_csv(text)], actor, update, url)
+    result.encoding = encoding
+    return result
+
+
+def import_report(result: ImportResult) -> list[str]:
+    """What an import did, one line per row (for the CLI and the console)."""
+    header = [f"文件编码：{result.encoding}"] if result.encoding else []
+    return header + result.rows
+
+
 def import_csv(path: Path, actor: str, update: bool = False, url: str | None = None) -> ImportResult:
-    rows = parse_csv(decode(path.read_bytes()))
-    result = save_all([(f"第 {n} 行", item) for n, item in rows], actor, update, url)
+    result = import_bytes(path.read_bytes(), actor, update, url)
     audit.record(actor, "faq.import", path.name, {"created": result.created, "updated": result.updated}, url=url)
     return result
 
@@ -444,24 +483,24 @@ def count_faqs(url: str | None = None) -> int:
 
 
 def export_csv(url: str | None = None) -> str:
-    """Every FAQ (disabled ones too) as CSV with a BOM, so Excel opens it and `faq import --update` reads it."""
+    """Every FAQ (disabled ones too) as CSV with a BOM, so Excel opens it and `faq import --update` reads it;
+    formula-like cells guarded (`safe_cell`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     for faq in list_faqs(url):
-        writer.writerow(
-            [
-                faq.key,
-                faq.question,
-                faq.answer,
-                faq.office_id,
-                "|".join(faq.paraphrases),
-                "|".join(faq.procedure),
-                faq.review_by,
-                faq.source,
-                "1" if faq.enabled else "0",
-            ]
-        )
+        cells = [
+            faq.key,
+            faq.question,
+            faq.answer,
+            faq.office_id,
+            "|".join(faq.paraphrases),
+            "|".join(faq.procedure),
+            faq.review_by,
+            faq.source,
+            "1" if faq.enabled else "0",
+        ]
+        writer.writerow([safe_cell(cell) for cell in cells])
     return "\ufeff" + out.getvalue()
 
 

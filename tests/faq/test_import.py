@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -104,9 +106,80 @@ def test_a_phrase_that_is_already_another_intents_example_is_refused(tmp_path: P
     assert problems == [expected]
 
 
-def test_a_file_that_is_not_utf8_says_how_to_save_it(tmp_path: Path, kb_url: str) -> None:
-    problems = problems_of(write(tmp_path, HEADER + GOOD, encoding="gbk"), kb_url)
-    assert len(problems) == 1 and "不是 UTF-8" in problems[0] and "CSV UTF-8" in problems[0]
+@pytest.mark.parametrize(
+    ("encoding", "prefix", "label"),
+    [
+        ("gbk", b"", "GBK/GB18030"),
+        ("gb18030", b"", "GBK/GB18030"),
+        ("utf-8", b"", "UTF-8"),
+        ("utf-8", b"\xef\xbb\xbf", "UTF-8"),
+    ],
+)
+def test_gbk_and_utf8_files_with_or_without_bom_are_imported_with_a_row_report(
+    tmp_path: Path, kb_url: str, encoding: str, prefix: bytes, label: str
+) -> None:
+    """Chinese Excel saves "CSV (逗号分隔)" in GBK: the import detects it and converts."""
+    second = "公园几点关门,测试答案：以市城管局公告为准。,市城管局,公园啥时候关门,\n"
+    path = tmp_path / "faqs.csv"
+    path.write_bytes(prefix + (HEADER + GOOD + second).encode(encoding))
+    result = faq.import_csv(path, "王芳", url=kb_url)
+    assert result.encoding == label
+    assert faq.import_report(result) == [
+        f"文件编码：{label}",
+        "第 2 行：新增 f0001 市图书馆几点开门",
+        "第 3 行：新增 f0002 公园几点关门",
+    ]
+    views = {view.key: view for view in faq.list_faqs(kb_url)}
+    assert views["f0001"].paraphrases == ["图书馆开放时间", "图书馆周末开不开"]
+    assert views["f0002"].answer == "测试答案：以市城管局公告为准。" and views["f0002"].office_id == "urban"
+
+
+def test_a_file_in_no_known_encoding_says_how_to_save_it(tmp_path: Path, kb_url: str) -> None:
+    path = tmp_path / "faqs.csv"
+    path.write_bytes(HEADER.encode() + b"\x81\x20\xff\xfe,answer,hrss\n")
+    problems = problems_of(path, kb_url)
+    assert len(problems) == 1 and "UTF-8" in problems[0] and "GBK" in problems[0] and "CSV UTF-8" in problems[0]
+    assert staff_rows(kb_url) == (0, 0)
+
+
+def test_a_refused_file_reports_every_bad_row_and_that_nothing_was_imported(tmp_path: Path, kb_url: str) -> None:
+    rows = GOOD + "公园几点关门,,市城管局,,\n" + "公园几点开门,答案,市气象局,,\n"
+    problems = problems_of(write(tmp_path, HEADER + rows, encoding="gbk"), kb_url)
+    assert [p[:9] for p in problems] == ["第 3 行: 答案", "第 4 行: 未知"]
+    assert staff_rows(kb_url) == (0, 0)
+
+
+FORMULAS = {
+    "question": '=HYPERLINK("http://evil.example/","点我查看")',
+    "answer": "+cmd|' /C calc'!A0",
+    "paraphrases": ["-2+3+cmd /C calc!A0", "@SUM(1+1)*cmd /C calc!A0"],
+    "procedure": ["=1+1", "带身份证"],
+    "source": '=IMPORTXML("http://evil.example/")',
+}
+
+
+def test_the_export_never_hands_a_spreadsheet_a_formula_and_round_trips(tmp_path: Path, kb_url: str) -> None:
+    item = faq.FaqInput(
+        question=FORMULAS["question"],
+        answer=FORMULAS["answer"],
+        office="hrss",
+        paraphrases=FORMULAS["paraphrases"],
+        procedure=FORMULAS["procedure"],
+        source=FORMULAS["source"],
+    )
+    key = faq.save_one(item, "王芳", url=kb_url)
+    exported = faq.export_csv(kb_url)
+    cells = next(row for row in csv.reader(io.StringIO(exported.removeprefix("\ufeff"))) if row[0] == key)
+    assert cells[1] == "'" + FORMULAS["question"] and cells[2] == "'" + FORMULAS["answer"]
+    assert cells[4] == "'" + "|".join(FORMULAS["paraphrases"]) and cells[5] == "'=1+1|带身份证"
+    assert cells[7] == "'" + FORMULAS["source"]
+    assert not [c for row in csv.reader(io.StringIO(exported)) for c in row if c[:1] in "=+-@\t\r" and c]
+    path = tmp_path / "export.csv"
+    path.write_text(exported, encoding="utf-8")
+    assert faq.import_csv(path, "李强", update=True, url=kb_url).updated == [key]
+    [view] = faq.list_faqs(kb_url)  # the guard's apostrophe does not come back in
+    assert (view.question, view.answer, view.source) == (FORMULAS["question"], FORMULAS["answer"], FORMULAS["source"])
+    assert view.paraphrases == FORMULAS["paraphrases"] and view.procedure == FORMULAS["procedure"]
 
 
 def test_a_10000_row_file_is_refused_as_a_whole(tmp_path: Path, kb_url: str) -> None:
@@ -156,7 +229,8 @@ def test_the_cli_imports_a_file_and_reports_rows(tmp_path: Path, kb_url: str, ca
     bad = write(tmp_path, HEADER + GOOD + "公园几点关门,,市城管局,,\n", name="bad.csv")
     assert main(["faq", "import", str(bad), "--by", "王芳"]) == 1
     assert "第 3 行: 答案（answer）为空" in capsys.readouterr().err
-    assert main(["faq", "import", str(write(tmp_path, HEADER + GOOD)), "--by", "王芳"]) == 0
-    assert "新增 1 条" in capsys.readouterr().out
+    assert main(["faq", "import", str(write(tmp_path, HEADER + GOOD, encoding="gbk")), "--by", "王芳"]) == 0
+    out = capsys.readouterr().out
+    assert "新增 1 条" in out and "文件编码：GBK/GB18030" in out and "第 2 行：新增 f0001 市图书馆几点开门" in out
     assert main(["faq", "list"]) == 0
     assert "f0001  [启用] 市文广旅局  市图书馆几点开门" in capsys.readouterr().out

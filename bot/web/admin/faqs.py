@@ -106,17 +106,26 @@ def _faq_row(view: faq.FaqView) -> list[str]:
     ]
 
 
-def _list_page(request: Request, text: str = "", kind: str = "error", status: int = 200) -> HTTPResponse:
+def _report(lines: list[str]) -> str:
+    """An import's row-numbered report (or its problems), one line per row."""
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    return f'<ul class="import-report">{items}</ul>' if lines else ""
+
+
+def _list_page(
+    request: Request, text: str = "", kind: str = "error", status: int = 200, report: list[str] | None = None
+) -> HTTPResponse:
     login = request.ctx.login
     views = faq.list_faqs()
     rows = table(("编号", "问题", "部门", "问法数", "状态", "最后修改", "复核日期"), map(_faq_row, views))
     body = (
-        f"{message(text, kind)}<p>{link('/admin/faqs/new', '＋ 新增 FAQ')} · "
+        f"{message(text, kind)}{_report(report or [])}<p>{link('/admin/faqs/new', '＋ 新增 FAQ')} · "
         f"{link('/admin/faqs/export.csv', '导出全部 FAQ（CSV）')} · {link('/admin/models', '训练与上线 →')}</p>"
         f"{rows if views else '<p>还没有 FAQ。</p>'}"
         '<h2>从 CSV 文件导入</h2><form method="post" action="/admin/faqs/import" enctype="multipart/form-data">'
         f"{csrf_field(login.csrf_token)}"
-        "<label>CSV 文件（列：question,answer,office,paraphrases,procedure；问法用 | 分隔）"
+        "<label>CSV 文件（UTF-8 或 Excel 默认的 GBK 编码；"
+        "列：question,answer,office,paraphrases,procedure；问法用 | 分隔）"
         '<input type="file" name="file" accept=".csv,text/csv" required></label>'
         '<label><input type="checkbox" name="update" value="1"> 已有的问题按文件更新</label>'
         "<button type=submit>导入</button></form>"
@@ -295,15 +304,14 @@ def add_routes(bp: Blueprint) -> None:
         if len(upload.body) > MAX_UPLOAD:
             return _list_page(request, "文件超过 5 MB，请分批导入。", status=400)
         try:
-            rows = faq.parse_csv(faq.decode(upload.body))
             actor, update = request.ctx.login.account.name, (request.form or {}).get("update") == "1"
-            result = faq.save_all([(f"第 {n} 行", item) for n, item in rows], actor, update)
+            result = faq.import_bytes(upload.body, actor, update)
             audit.record(actor, "faq.import", upload.name, {"created": result.created, "updated": result.updated})
         except faq.FaqError as error:
-            text = f"导入失败，未做任何修改（{len(error.problems)} 处问题）：" + "；".join(error.problems[:50])
-            return _list_page(request, text, status=400)
+            text = f"导入失败，未做任何修改（{len(error.problems)} 处问题）："
+            return _list_page(request, text, status=400, report=error.problems[:200])
         done = f"导入完成：新增 {len(result.created)} 条，更新 {len(result.updated)} 条。新问法在重新训练后生效。"
-        return _list_page(request, done, "ok")
+        return _list_page(request, done, "ok", report=faq.import_report(result))
 
     @bp.get("/jieba")
     async def jieba_page(request: Request) -> HTTPResponse:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import uuid
 
 import requests
@@ -69,6 +72,30 @@ def test_a_bad_upload_names_the_row_and_changes_nothing(console: Console, admin:
     export = admin.get(f"{console.url}/admin/faqs/export.csv", timeout=30)
     assert export.status_code == 200 and export.content.startswith("\ufeffkey,question".encode())
     assert "测试上传问题一,测试答案,hrss,测试上传问法一" in export.content.decode("utf-8")
+
+
+def test_a_gbk_upload_is_imported_with_a_row_report(console: Console, admin: requests.Session) -> None:
+    tag = uuid.uuid4().hex[:6]
+    rows = f"测试GBK问题{tag}一,测试答案,市人社局,,\n测试GBK问题{tag}二,测试答案,市医保局,,\n"
+    csrf = console.csrf_of(admin, "/admin/faqs")
+    files = {"file": ("faqs.csv", (HEADER + rows).encode("gbk"), "text/csv")}
+    response = admin.post(f"{console.url}/admin/faqs/import", data={"csrf": csrf}, files=files, timeout=30)
+    assert response.status_code == 200 and "导入完成：新增 2 条" in response.text
+    assert "文件编码：GBK/GB18030" in response.text
+    assert re.search(rf"第 2 行：新增 f\d+ 测试GBK问题{tag}一", response.text)
+    assert re.search(rf"第 3 行：新增 f\d+ 测试GBK问题{tag}二", response.text)
+    questions = {view.question for view in faq.list_faqs(url=console.database_url)}
+    assert {f"测试GBK问题{tag}一", f"测试GBK问题{tag}二"} <= questions
+
+
+def test_the_faq_export_guards_formulas(console: Console, admin: requests.Session) -> None:
+    formula = f'=HYPERLINK("http://evil.example/{uuid.uuid4().hex[:6]}","点我")'
+    item = faq.FaqInput(question=formula, answer="测试答案", office="hrss")
+    faq.save_one(item, "王芳", url=console.database_url)
+    export = admin.get(f"{console.url}/admin/faqs/export.csv", timeout=30)
+    assert export.status_code == 200
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert ["'" + formula] == [row[1] for row in rows if formula in row[1]]  # shown as text, never run
 
 
 def test_posting_without_the_csrf_token_is_refused(console: Console, admin: requests.Session) -> None:

@@ -64,8 +64,9 @@ def database_problem(url: str | None = None) -> str | None:
 
 
 def actions_command(port: int) -> list[str]:
-    """The rasa-sdk action server on `port` (it listens where SANIC_HOST says: environment() sets localhost)."""
-    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+    """The rasa-sdk action server on `port` (it listens where SANIC_HOST says: environment() sets localhost), with
+    deadlines for slow clients (bot/launch.py)."""
+    return [sys.executable, "-m", "bot.launch", "rasa_sdk", "--actions", "actions", "--port", str(port)]
 
 
 def rasa_command(
@@ -75,8 +76,10 @@ def rasa_command(
     endpoints: Path | str | None = "endpoints.yml",
     credentials: Path | str | None = "credentials.yml",
 ) -> list[str]:
-    """`rasa run` as every server of ours starts it: the HTTP API on, behind the token, on localhost only."""
-    command = [sys.executable, "-m", "rasa", "run", "--model", str(model), "--enable-api", "--auth-token", token]
+    """`rasa run` as every server of ours starts it: the HTTP API on, behind the token, on localhost only, with
+    deadlines for slow clients (bot/launch.py)."""
+    command = [sys.executable, "-m", "bot.launch", "rasa", "run", "--model", str(model), "--enable-api"]
+    command += ["--auth-token", token]
     command += ["--interface", "127.0.0.1", "--port", str(port)]
     if endpoints is not None:
         command += ["--endpoints", str(endpoints)]

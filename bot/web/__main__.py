@@ -7,6 +7,7 @@ import logging
 import sys
 
 from bot.config import settings, web_settings
+from bot.http_deadlines import install as install_deadlines
 from bot.serve import database_problem, rasa_token
 from bot.web.app import create_app
 from bot.web.sessions import secret_key
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 1
     app = create_app(settings().rasa_url, rasa_token(), secret_key())
+    install_deadlines()  # slow clients get 408 (bot/http_deadlines.py)
     app.run(host=args.host, port=args.port or web_settings().port, access_log=False, motd=False)
     return 0
 

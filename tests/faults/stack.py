@@ -39,6 +39,10 @@ ACTION_TIMEOUT = 3  # seconds
 REQUEST_MAX_BYTES = 256 * 1024
 STORE_CACHE_BYTES = 8 * 1024 * 1024  # the conversation store's cache (bot/tracker_store.py; default 64 MB)
 CLIENT_TIMEOUT = 15  # what a resident's client waits; the apology must come well before
+# Slow clients: a request's header must be in HEADER_TIMEOUT seconds after its first byte, its body BODY_TIMEOUT
+# seconds after that (bot/http_deadlines.py; the defaults are longer).
+HEADER_TIMEOUT = 3
+BODY_TIMEOUT = 5
 
 
 def sender(prefix: str = "hard") -> str:
@@ -96,6 +100,8 @@ class Stack:
             "RATE_LIMIT_WINDOW": str(RATE_WINDOW),
             "REQUEST_MAX_BYTES": str(REQUEST_MAX_BYTES),
             "WEB_PROXIES_COUNT": "1",
+            "SANIC_REQUEST_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
+            "SANIC_REQUEST_BODY_TIMEOUT": str(BODY_TIMEOUT),
         }
         removed = ("WECHAT_AES_KEY", "WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_API_BASE", "WEB_FORWARDED_SECRET")
         with mock.patch.dict(os.environ, overrides):

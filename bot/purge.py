@@ -1,7 +1,8 @@
 """`python -m bot purge --older-than 180d`: delete conversations whose last event is older than an age.
 
 A conversation (one `sender_id`) goes as a whole, with all its events, once nothing has happened in it for that
-long; a conversation with any recent event is kept whole. Works on Rasa's `events` table in DATABASE_URL.
+long; a conversation with any recent event is kept whole. Works on Rasa's `events` table in DATABASE_URL (and the
+console's summaries of it, and the chat page's rating claims older than the age).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable
 
 from bot.config import settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.sql import Select
 
 AGE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$", re.IGNORECASE)
@@ -68,6 +69,19 @@ def _forget_in_console_log(connection: Connection, senders: Sequence[str]) -> No
             connection.execute(sa.delete(table).where(table.c.sender_id.in_(chunk), ~has_events))
 
 
+def _forget_old_ratings(engine: Engine, cutoff: float) -> None:
+    """The chat page's one-rating-per-answer claims (``bot.web.ratings``) are kept no longer than conversations."""
+    import sqlalchemy as sa
+
+    from bot.web.ratings import ChatRating
+
+    if not sa.inspect(engine).has_table(ChatRating.__tablename__):
+        return
+    then = datetime.fromtimestamp(cutoff, timezone.utc).replace(tzinfo=None)
+    with engine.begin() as connection:
+        connection.execute(sa.delete(ChatRating.__table__).where(ChatRating.__table__.c.at < then))
+
+
 def purge(database_url: str, older_than: timedelta, now: float | None = None) -> PurgeResult:
     """Delete every conversation whose newest event is older than `older_than` (before `now`, default: now)."""
     import sqlalchemy as sa
@@ -79,6 +93,7 @@ def purge(database_url: str, older_than: timedelta, now: float | None = None) ->
     cutoff = (time.time() if now is None else now) - older_than.total_seconds()
     engine = create_engine(database_url)
     try:
+        _forget_old_ratings(engine, cutoff)
         if not sa.inspect(engine).has_table(events.name):
             return PurgeResult(conversations=0, events=0)
         with engine.begin() as connection:

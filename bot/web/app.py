@@ -6,13 +6,18 @@ issued and signed here (``bot.web.sessions``), so a resident can read and rate o
 - ``GET /``                 the page (``static/index.html``; ``/static/`` holds its CSS and JS)
 - ``POST /api/message``     ``{"message": "..."}`` → ``{"messages": [{"text", "buttons"}]}``
 - ``GET /api/history``      ``{"messages": [{"role", "text", "buttons", "index"}]}`` from Rasa's tracker
-- ``POST /api/feedback``    ``{"rating": "helpful"|"not_helpful", "message_index": n}`` → a ``feedback`` slot event
+- ``POST /api/feedback``    ``{"rating": "helpful"|"not_helpful", "message_index": n}`` → a ``feedback`` slot event;
+  one per answer per conversation (a second one is refused with 409 ``already_rated``: ``bot.web.ratings``)
 - ``GET /healthz``
+
+All three API routes are rate-limited like messages: RATE_LIMIT_MESSAGES per window per conversation and
+RATE_LIMIT_IP_MESSAGES per client address, each route with its own counters (429 ``rate_limited``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -29,9 +34,11 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, file
 from sanic.response import json as sanic_json
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ROOT, limit_settings, web_settings
 from bot.limits import RateLimiter
+from bot.web import ratings
 from bot.web.sessions import COOKIE_MAX_AGE, COOKIE_NAME, Session, SessionSigner
 
 logger = logging.getLogger(__name__)
@@ -49,6 +56,7 @@ ERRORS: Dict[str, str] = {
     "bad_request": "抱歉，这次请求没有看懂，请刷新页面后再试一次。",
     "bad_rating": "抱歉，评价没有提交成功，请刷新页面后再试一次。",
     "no_answer": "没有找到您要评价的这条回答，请刷新页面后再试一次。",
+    "already_rated": "您已经评价过这条回答了，谢谢！",
     "too_large": "您发送的内容太多了，请精简后再发送。",
     "not_found": "抱歉，没有找到这个页面。",
     "method": "抱歉，不支持这样访问。",
@@ -91,6 +99,38 @@ class RateLimited(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"rate limited; retry after {retry_after} s")
         self.retry_after = retry_after
+
+
+class StoreUnavailable(Exception):
+    """The database that keeps the one-rating-per-answer claims did not answer."""
+
+
+async def check_limits(request: Request, session: Session, limiters: tuple[RateLimiter, RateLimiter]) -> None:
+    """Count the request per client address and (for a known conversation) per conversation; raise when over."""
+    per_session, per_address = limiters
+    decisions = [await per_address.check(client_address(request))]
+    if not session.new:
+        decisions.append(await per_session.check(session.id))
+    for decision in decisions:
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after)
+
+
+def already_rated(events: List[Dict[str, Any]], message_index: int) -> bool:
+    """A ``feedback`` slot event for this answer is already in the conversation (e.g. from before the claims)."""
+    for event in events:
+        value = event.get("value") if event.get("event") == "slot" and event.get("name") == "feedback" else None
+        if isinstance(value, dict) and value.get("message_index") == message_index:
+            return True
+    return False
+
+
+async def claim_rating(session_id: str, message_index: int, rating: str) -> bool:
+    call = functools.partial(ratings.claim, session_id, message_index, rating)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, call)
+    except SQLAlchemyError as error:
+        raise StoreUnavailable(type(error).__name__) from error
 
 
 class RasaClient:
@@ -258,6 +298,14 @@ def create_app(rasa_url: str, rasa_token: str, secret: str) -> Sanic:
         app.config.FORWARDED_SECRET = limits.forwarded_secret
     per_session = RateLimiter(limits.rate_limit_messages, limits.rate_limit_window, limits.redis_url, "web:")
     per_address = RateLimiter(limits.rate_limit_ip_messages, limits.rate_limit_window, limits.redis_url, "webip:")
+    # History and ratings: the same limits as messages, counted apart (reading the page does not use up sending).
+    read_limits = {
+        name: (
+            RateLimiter(limits.rate_limit_messages, limits.rate_limit_window, limits.redis_url, f"web{name}:"),
+            RateLimiter(limits.rate_limit_ip_messages, limits.rate_limit_window, limits.redis_url, f"web{name}ip:"),
+        )
+        for name in ("history", "feedback")
+    }
     signer = SessionSigner(secret)
     frame_ancestors = web_settings().frame_ancestors
 
@@ -312,6 +360,7 @@ def create_app(rasa_url: str, rasa_token: str, secret: str) -> Sanic:
     @app.get("/api/history")
     async def history(request: Request) -> HTTPResponse:
         session: Session = request.ctx.session
+        await check_limits(request, session, read_limits["history"])
         if session.new:  # nothing to fetch, and no empty conversation created in Rasa for every visitor
             return _json({"messages": []})
         return _json({"messages": conversation(await app.ctx.rasa.events(session.id))})
@@ -323,10 +372,18 @@ def create_app(rasa_url: str, rasa_token: str, secret: str) -> Sanic:
         if rating not in RATINGS or not isinstance(index, int) or isinstance(index, bool) or index < 0:
             return _error("bad_rating")
         session: Session = request.ctx.session
-        messages = [] if session.new else conversation(await app.ctx.rasa.events(session.id))
+        await check_limits(request, session, read_limits["feedback"])
+        events = [] if session.new else await app.ctx.rasa.events(session.id)
+        messages = conversation(events)
         if index >= len(messages) or messages[index]["role"] != "bot":
             return _error("no_answer")
-        await app.ctx.rasa.append(session.id, feedback_event(str(rating), index))
+        if already_rated(events, index) or not await claim_rating(session.id, index, str(rating)):
+            return _error("already_rated", 409)
+        try:
+            await app.ctx.rasa.append(session.id, feedback_event(str(rating), index))
+        except RasaUnavailable:
+            ratings.release(session.id, index)  # not recorded: the resident may rate again
+            raise
         return _json({"ok": True, "message": THANKS})
 
     @app.exception(RateLimited)
@@ -340,6 +397,11 @@ def create_app(rasa_url: str, rasa_token: str, secret: str) -> Sanic:
     async def rasa_unavailable(request: Request, error: Exception) -> HTTPResponse:
         logger.warning("Rasa unavailable: %s", error)
         return _json({"error": unavailable_message(), "code": "rasa_unavailable"}, status=503)
+
+    @app.exception(StoreUnavailable)
+    async def store_unavailable(request: Request, error: Exception) -> HTTPResponse:
+        logger.warning("ratings database unavailable (DATABASE_URL): %s", error)
+        return _json({"error": unavailable_message(), "code": "database_unavailable"}, status=503)
 
     @app.exception(Exception)
     async def any_error(request: Request, error: Exception) -> HTTPResponse:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
@@ -112,3 +112,25 @@ def test_parse_age(text: str, expected: timedelta) -> None:
 def test_purge_on_an_empty_database_deletes_nothing(sqlite_url: str) -> None:
     result = purge(sqlite_url, timedelta(days=180))
     assert (result.conversations, result.events) == (0, 0)
+
+
+def test_old_rating_claims_go_with_the_purge(sqlite_url: str) -> None:
+    """The chat page's one-rating-per-answer claims (bot/web/ratings.py) are kept no longer than conversations."""
+    import sqlalchemy as sa
+
+    from bot.web import ratings
+
+    assert ratings.claim("old-conversation", 1, "helpful", url=sqlite_url)
+    assert ratings.claim("recent-conversation", 1, "not_helpful", url=sqlite_url)
+    engine = sa.create_engine(sqlite_url, future=True)
+    with engine.begin() as connection:
+        table = ratings.ChatRating.__table__
+        old = ratings._hash("old-conversation")
+        then = datetime.fromtimestamp(NOW - 200 * DAY, timezone.utc).replace(tzinfo=None)
+        connection.execute(sa.update(table).where(table.c.conversation == old).values(at=then))
+    purge(sqlite_url, timedelta(days=180), now=NOW)
+    with engine.connect() as connection:
+        left = connection.execute(sa.select(ratings.ChatRating.__table__.c.conversation)).scalars().all()
+    engine.dispose()
+    assert left == [ratings._hash("recent-conversation")]
+    assert ratings.claim("old-conversation", 1, "helpful", url=sqlite_url)  # the tracker is gone too: may rate anew

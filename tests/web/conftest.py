@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 from playwright.sync_api import BrowserContext, Page, sync_playwright
+from requests.adapters import HTTPAdapter
 
 from bot.config import ROOT
 from bot.serve import stop_processes
@@ -63,6 +64,31 @@ class Web:
         assert response.status_code == 200, response.text
 
 
+class _FromAddress(HTTPAdapter):
+    """Connections that leave from a given loopback address (Linux routes all of 127.0.0.0/8 to lo)."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self._address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def fresh_address() -> str:
+    """A loopback address no other test uses: the app sees it as the client's address (login throttling)."""
+    raw = os.urandom(3)
+    return f"127.{raw[0]}.{raw[1]}.{max(raw[2], 2)}"
+
+
+def client_from(address: str) -> requests.Session:
+    """An HTTP client whose requests come from `address`, as if from another computer."""
+    client = requests.Session()
+    client.mount("http://", _FromAddress(address))
+    return client
+
+
 def _start_web(rasa_url: str, token: str, secret: str, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "RASA_URL": rasa_url, "RASA_TOKEN": token, "BOT_SECRET_KEY": secret, "WEB_PORT": str(port)}
@@ -91,7 +117,9 @@ def web(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """The chat page app in front of the real Rasa and action servers."""
     secret = "web-test-secret-" + os.urandom(12).hex()
     log = tmp_path_factory.mktemp("web") / "web.log"
-    process, url = _start_web(servers.rasa_url, servers.token, secret, log)
+    with pytest.MonkeyPatch.context() as patch:  # the same database as Rasa and the actions (ratings), not var/
+        patch.setenv("DATABASE_URL", servers.database_url)
+        process, url = _start_web(servers.rasa_url, servers.token, secret, log)
     try:
         yield Web(url, secret, servers.rasa_url, servers.token)
     finally:

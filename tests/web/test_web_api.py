@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import requests
 
 from bot.web.app import conversation, reply_messages
 from bot.web.sessions import COOKIE_MAX_AGE, COOKIE_NAME, SessionSigner, secret_key
-from tests.web.conftest import Web
+from tests.web.conftest import Web, client_from, fresh_address
 
 
 def post_message(web: Web, message: Any, cookies: dict[str, str] | None = None) -> requests.Response:
@@ -170,6 +171,78 @@ def test_feedback_becomes_a_slot_event_in_the_conversation_log(web: Web) -> None
     assert len(slots) == 1
     assert slots[0]["value"]["rating"] == "not_helpful" and slots[0]["value"]["message_index"] == 1
     assert slots[0]["value"]["at"].startswith("20")
+
+
+def feedback_slots(web: Web, session_id: str) -> list[dict[str, Any]]:
+    return [e for e in web.tracker_events(session_id) if e["event"] == "slot" and e["name"] == "feedback"]
+
+
+def rate(web: Web, cookie: dict[str, str], rating: str, index: int, client: Any = requests) -> requests.Response:
+    body = {"rating": rating, "message_index": index}
+    return client.post(f"{web.url}/api/feedback", json=body, cookies=cookie, timeout=30)
+
+
+def test_an_answer_is_rated_once_a_second_rating_is_refused(web: Web) -> None:
+    client = client_from(fresh_address())
+    session_id = issued_id(web, client.post(f"{web.url}/api/message", json={"message": "社保卡咋办"}, timeout=60))
+    cookie = web.cookie_for(session_id)
+    assert rate(web, cookie, "helpful", 1, client).status_code == 200
+    again = rate(web, cookie, "not_helpful", 1, client)
+    assert again.status_code == 409, again.text
+    assert again.json() == {"code": "already_rated", "error": "您已经评价过这条回答了，谢谢！"}
+    assert [slot["value"]["rating"] for slot in feedback_slots(web, session_id)] == ["helpful"]
+
+
+def test_many_ratings_of_one_answer_at_once_count_once(web: Web) -> None:
+    """The audit's attack: 35 ratings of one answer in 1.6 s were all counted in 有帮助率."""
+    address = fresh_address()
+    first = client_from(address).post(f"{web.url}/api/message", json={"message": "社保卡咋办"}, timeout=60)
+    session_id = issued_id(web, first)
+    cookie = web.cookie_for(session_id)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(
+            pool.map(lambda _: rate(web, cookie, "helpful", 1, client_from(address)).status_code, range(24))
+        )
+    assert sorted(statuses) == [200] + [409] * 23
+    assert len(feedback_slots(web, session_id)) == 1
+
+
+@pytest.mark.parametrize("path", ["/api/history", "/api/feedback"])
+def test_history_and_feedback_are_rate_limited_per_conversation(web: Web, path: str) -> None:
+    client = client_from(fresh_address())
+    session_id = issued_id(web, client.post(f"{web.url}/api/message", json={"message": "社保卡咋办"}, timeout=60))
+    cookie = web.cookie_for(session_id)
+
+    def call() -> requests.Response:
+        if path == "/api/history":
+            return client.get(f"{web.url}{path}", cookies=cookie, timeout=30)
+        return rate(web, cookie, "helpful", 1, client)
+
+    statuses = []
+    for _ in range(61):  # at most RATE_LIMIT_MESSAGES (30) a minute; fixed windows: a boundary may fall in between
+        response = call()
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            break
+    assert response.status_code == 429 and 30 <= len(statuses) - 1 <= 60, statuses
+    assert response.json()["code"] == "rate_limited" and "太快" in response.json()["error"]
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert len(feedback_slots(web, session_id)) == (1 if path == "/api/feedback" else 0)
+    # Another conversation from another address is not affected.
+    other = client_from(fresh_address()).get(f"{web.url}{path.replace('feedback', 'history')}", timeout=30)
+    assert other.status_code == 200
+
+
+def test_history_is_rate_limited_per_address_when_the_cookie_is_dropped(web: Web) -> None:
+    client = client_from(fresh_address())
+    statuses = []
+    for _ in range(601):  # RATE_LIMIT_IP_MESSAGES (300) a minute per client address
+        client.cookies.clear()  # a new conversation every time: only the address counts
+        statuses.append(client.get(f"{web.url}/api/history", timeout=30).status_code)
+        if statuses[-1] == 429:
+            break
+    assert statuses[-1] == 429 and 300 <= len(statuses) - 1 <= 600
+    assert set(statuses[:-1]) == {200}
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,9 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from kb import accounts
 from kb.build import build
@@ -61,31 +59,6 @@ class Console:
         response = client.get(self.url + path, timeout=15)
         assert response.status_code == 200, response.text
         return csrf_in(response.text)
-
-
-class _FromAddress(HTTPAdapter):
-    """Connections that leave from a given loopback address (Linux routes all of 127.0.0.0/8 to lo)."""
-
-    def __init__(self, address: str) -> None:
-        self._address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self._address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def fresh_address() -> str:
-    """A loopback address no other test uses: the app sees it as the client's address (login throttling)."""
-    raw = os.urandom(3)
-    return f"127.{raw[0]}.{raw[1]}.{max(raw[2], 2)}"
-
-
-def client_from(address: str) -> requests.Session:
-    """An HTTP client whose requests come from `address`, as if from another computer."""
-    client = requests.Session()
-    client.mount("http://", _FromAddress(address))
-    return client
 
 
 def csrf_in(html: str) -> str:

@@ -17,7 +17,8 @@ from bot.web.admin.auth import SESSION_COOKIE, ensure_admin_from_env
 from bot.web.app import create_app
 from kb import accounts
 from kb.accounts import ConsoleSession
-from tests.web.admin.conftest import ADMIN_PASSWORD, ADMIN_USER, Console, client_from, fresh_address
+from tests.web.admin.conftest import ADMIN_PASSWORD, ADMIN_USER, Console
+from tests.web.conftest import client_from, fresh_address
 
 SAMPLE_PARAMS = {"number": "JG-20260101-0001", "key": "0123456789abcdef"}
 PUBLIC = {"login_form", "login"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -106,5 +107,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # databases, models, logs and secrets we write are the owner's only (docs/security.md)
     args = parser().parse_args(argv)
     return COMMANDS[args.command](args)

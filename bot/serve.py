@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import signal
@@ -35,6 +36,27 @@ def rasa_token() -> str:
     return path.read_text().strip()
 
 
+def private_folder(path: Path) -> Path:
+    """`path` as a folder only its owner can enter (mode 700)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def token_file(token: str) -> Path:
+    """A file (mode 600) holding `token`, for `python -m bot.launch --auth-token-file`: every user of the machine can
+    read a process's command line (`ps`), so the token itself is never an argument."""
+    folder = private_folder(VAR_DIR / "run")
+    path = folder / f"rasa-token-{hashlib.sha256(token.encode()).hexdigest()[:16]}"
+    if not path.is_file() or path.read_text() != token:
+        temporary = folder / f".{path.name}.{os.getpid()}"
+        temporary.touch(mode=0o600)
+        temporary.chmod(0o600)
+        temporary.write_text(token)
+        temporary.replace(path)
+    return path
+
+
 def database_problem(url: str | None = None) -> str | None:
     """None when DATABASE_URL answers `SELECT 1`; else what is wrong, naming DATABASE_URL (password hidden)."""
     url = url or settings().database_url
@@ -53,6 +75,8 @@ def database_problem(url: str | None = None) -> str | None:
                 connection.execute(sa.text("SELECT 1"))
         finally:
             engine.dispose()
+        if parsed.get_backend_name() == "sqlite" and parsed.database and Path(parsed.database).is_file():
+            Path(parsed.database).chmod(0o600)  # conversations, tickets, accounts: the owner's only
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, OSError) as error:
         where = locals().get("shown") or "(not a database URL)"
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
@@ -78,8 +102,8 @@ def rasa_command(
 ) -> list[str]:
     """`rasa run` as every server of ours starts it: the HTTP API on, behind the token, on localhost only, with
     deadlines for slow clients (bot/launch.py)."""
-    command = [sys.executable, "-m", "bot.launch", "rasa", "run", "--model", str(model), "--enable-api"]
-    command += ["--auth-token", token]
+    command = [sys.executable, "-m", "bot.launch", "--auth-token-file", str(token_file(token))]
+    command += ["rasa", "run", "--model", str(model), "--enable-api"]
     command += ["--interface", "127.0.0.1", "--port", str(port)]
     if endpoints is not None:
         command += ["--endpoints", str(endpoints)]

@@ -15,6 +15,7 @@ unlike Rasa's own SQL store it neither retries forever nor lets Rasa carry on wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import functools
 import itertools
@@ -228,10 +229,14 @@ class Spool:
     """
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(PermissionError):  # made by an earlier version with the umask's 755
+            folder.chmod(0o700)
         self.folder = folder
         self.path = folder / f"events-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        self._handle = self.path.open("a+", encoding="utf-8")
+        # Masked, but still residents' messages: the owner's only, whatever the process's umask.
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._handle = os.fdopen(descriptor, "a+", encoding="utf-8")
         fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.pending = 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from bot.config import settings, web_settings
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: localhost only)")
     parser.add_argument("--port", type=int, default=None, help="port (default: WEB_PORT or 8000)")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # what the web app writes (a SQLite database, alerts) is its owner's only
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("bot")  # Sanic configures its own loggers; ours go to stderr beside them

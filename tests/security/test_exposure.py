@@ -44,7 +44,8 @@ def test_every_server_listens_on_localhost_only(stack: Stack, name: str) -> None
 def test_make_run_starts_rasa_with_the_token_on_localhost(model_path: Path) -> None:
     _, rasa, web = commands(model_path)
     assert rasa[rasa.index("--interface") + 1] == "127.0.0.1"
-    assert "--enable-api" in rasa and rasa[rasa.index("--auth-token") + 1]
+    assert "--enable-api" in rasa and "--auth-token" not in rasa  # `ps` shows arguments to every user
+    assert Path(rasa[rasa.index("--auth-token-file") + 1]).read_text()  # the launcher passes it on to Rasa
     assert "--cors" not in rasa and "--jwt-secret" not in rasa
     assert "--host" not in web  # bot.web defaults to 127.0.0.1
     assert environment()["SANIC_HOST"] == "127.0.0.1"  # read by rasa-sdk

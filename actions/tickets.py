@@ -1,5 +1,9 @@
 """Tickets from the conversation: status (by number, or this conversation's tickets), cancel and add to one.
 
+A ticket's details (location, status) go to the conversation that filed it; any other conversation must give the
+check code (查询码) told at filing. Without it, someone else's number and a number that does not exist get the same
+answer (`utter_ticket_need_code`), so the reply tells a stranger nothing, not even that the ticket exists.
+
 A resident may cancel (撤销刚才的报修) or add to (补充一下，…) only a ticket filed in the same conversation
 (the same sender id), and only while it is not closed; the changes are written by `kb.ticket_admin`, where staff
 see them.
@@ -23,9 +27,9 @@ from bot.text import to_simplified
 from kb import query, ticket_admin
 from kb.models import Ticket
 from kb.ticket_admin import ResidentChange
+from kb.ticket_numbers import TICKET_NUMBER, find_check_code
 
 logger = logging.getLogger(__name__)
-TICKET_NUMBER = re.compile(r"[A-Za-z]{2}-\d{8}-\d{4}")
 # 撤销刚才的报修 / 补充一下，… : the words before what the resident adds.
 ADDITION_LEAD = re.compile(
     r"^.{0,12}?(?:补充|追加)(?:一下|一点|一句|说明|几句|个情况|点情况)?"
@@ -74,17 +78,22 @@ class ActionTicketStatus(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[str, Any]]:
         number = typed_ticket_number(tracker)
+        code = find_check_code(to_simplified(tracker.latest_message.get("text") or ""))
         try:
             if number is None:
                 return self._of_conversation(dispatcher, tracker, domain)
             ticket = query.get_ticket(number)
+            if ticket is not None and ticket.sender_id != tracker.sender_id:
+                ticket = ticket if code and query.check_code_matches(number, code) else None
             office = query.office_of(ticket.office_id) if ticket else None
         except SQLAlchemyError:
             logger.exception("could not read ticket status")
             dispatcher.utter_message(response="utter_service_unavailable")
             return []
-        if ticket is None:
-            dispatcher.utter_message(response="utter_ticket_not_found", number=number)
+        if ticket is None:  # unknown, or another conversation's without its code: the same answer
+            dispatcher.utter_message(
+                response="utter_ticket_not_found" if code else "utter_ticket_need_code", number=number
+            )
             return []
         values = _status_values(ticket, office.name if office else ticket.office_id)
         dispatcher.utter_message(response="utter_ticket_status", **values)

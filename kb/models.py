@@ -72,7 +72,8 @@ class Fact(Base):
 
 
 class Ticket(Base):
-    """A resident's report (e.g. a broken manhole cover), numbered like JG-20260101-0001."""
+    """A resident's report (e.g. a broken manhole cover), numbered like JG-20261206-4827-3915 (``kb.ticket_numbers``;
+    tickets filed before 2026-12-06 keep numbers like JG-20260101-0001)."""
 
     __tablename__ = "tickets"
     number = Column(String(32), primary_key=True)
@@ -87,6 +88,20 @@ class Ticket(Base):
     updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
     __table_args__ = (Index("ix_tickets_sender", "sender_id", "created_at"),)
+
+    # The check code (查询码) in clear, only on the object `kb.query.create_ticket` returns, to tell the resident once.
+    check_code: str | None = None
+
+
+class TicketCheckCode(Base):
+    """The hash of a ticket's check code: any conversation but the one that filed the ticket must give the code.
+
+    A table of its own, so databases made before check codes existed need no migration (their tickets have none:
+    only the conversation that filed them sees them)."""
+
+    __tablename__ = "ticket_check_codes"
+    number = Column(String(32), ForeignKey("tickets.number", ondelete="CASCADE"), primary_key=True)
+    code_hash = Column(String(64), nullable=False)
 
 
 class Followup(Base):

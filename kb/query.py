@@ -11,13 +11,14 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import jieba
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.text import to_simplified
-from kb.models import Entry, Faq, Followup, Office, Ticket
+from kb.models import Entry, Faq, Followup, Office, Ticket, TicketCheckCode
 from kb.session import new_session
+from kb.ticket_numbers import check_code_hash, code_matches, new_check_code, new_ticket_number
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 TICKET_PREFIXES = {"manhole": "JG"}
@@ -145,13 +146,6 @@ def office_topics(office_id: str, url: str | None = None) -> list[TopicAnswer]:
     return [answer for answer in all_answers(url) if answer.office_id == office_id]
 
 
-def _next_ticket_number(session, prefix: str, now: datetime) -> str:  # type: ignore[no-untyped-def]
-    day = now.strftime("%Y%m%d")
-    stem = f"{prefix}-{day}-"
-    count = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.number.like(f"{stem}%")))
-    return f"{stem}{int(count or 0) + 1:04d}"
-
-
 def create_ticket(
     kind: str,
     office_id: str,
@@ -161,13 +155,15 @@ def create_ticket(
     county: str | None,
     url: str | None = None,
 ) -> Ticket:
-    """Save a report with the next free number of the day (retries if two reports race)."""
+    """Save a report under a new random number (``kb.ticket_numbers``) with a check code, kept as a hash; the
+    returned ticket carries the code in clear (``check_code``) to tell the resident once. Retries on a collision."""
     prefix = TICKET_PREFIXES[kind]
     for _attempt in range(5):
         now = datetime.now(CITY_TZ)
+        number, code = new_ticket_number(prefix, now), new_check_code()
         with new_session(url) as session:
             ticket = Ticket(
-                number=_next_ticket_number(session, prefix, now),
+                number=number,
                 kind=kind,
                 office_id=office_id,
                 county=county,
@@ -177,13 +173,25 @@ def create_ticket(
                 created_at=now.replace(tzinfo=None),
                 updated_at=now.replace(tzinfo=None),
             )
-            session.add(ticket)
             try:
+                session.add(ticket)
+                session.flush()  # the ticket row first: the code's row refers to it
+                session.add(TicketCheckCode(number=number, code_hash=check_code_hash(number, code)))
                 session.commit()
-                return ticket
-            except IntegrityError:
+            except IntegrityError:  # that number was taken a moment ago: draw another
                 session.rollback()
+                continue
+            ticket.check_code = code
+            return ticket
     raise RuntimeError("could not allocate a ticket number after 5 attempts")
+
+
+def check_code_matches(number: str, code: str, url: str | None = None) -> bool:
+    """Whether ``code`` is the check code given when ticket ``number`` was filed (never true for old tickets)."""
+    number = number.strip().upper()
+    with new_session(url) as session:
+        stored = session.get(TicketCheckCode, number)
+        return stored is not None and code_matches(str(stored.code_hash), number, code.strip())
 
 
 def get_ticket(number: str, url: str | None = None) -> Ticket | None:

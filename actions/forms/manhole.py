@@ -460,7 +460,11 @@ class ActionManholeSubmit(Action):
         office = entry.office_name if entry else office_id
         next_steps = entry.answer if entry else ""
         dispatcher.utter_message(
-            response="utter_manhole_ticket", number=ticket.number, office=office, next_steps=next_steps
+            response="utter_manhole_ticket",
+            number=ticket.number,
+            code=ticket.check_code,
+            office=office,
+            next_steps=next_steps,
         )
         return [*_reset(), SlotSet("last_ticket_id", ticket.number)]
 

@@ -572,7 +572,8 @@ async def test_submit_creates_a_numbered_ticket_for_the_city_management_bureau(
     message = dispatcher.messages[0]
     assert message["response"] == "utter_manhole_ticket"
     number = message["number"]
-    assert re.fullmatch(r"JG-\d{8}-\d{4}", number)
+    assert re.fullmatch(r"JG-\d{8}-\d{4}-\d{4}", number)
+    assert re.fullmatch(r"\d{6}", message["code"]) and query.check_code_matches(number, message["code"])
     assert message["office"] == "驻马店市城市管理局"
     assert "谁所有、谁负责" in message["next_steps"]
     ticket = query.get_ticket(number)

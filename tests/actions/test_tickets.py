@@ -24,7 +24,7 @@ async def test_status_by_number_and_by_this_conversations_ticket(
     kb_url: str, dispatcher: CollectingDispatcher, domain: dict, make_tracker: Callable[..., Tracker]
 ) -> None:
     ticket = file_ticket("r-9", "雪松路")
-    tracker = make_tracker(intent="check_ticket_status", text=f"查询工单 {ticket.number.lower()}")
+    tracker = make_tracker(intent="check_ticket_status", text=f"查询工单 {ticket.number.lower()}", sender_id="r-9")
     await ActionTicketStatus().run(dispatcher, tracker, domain)
     assert dispatcher.messages[0]["response"] == "utter_ticket_status"
     assert dispatcher.messages[0]["status"] == "受理" and dispatcher.messages[0]["number"] == ticket.number
@@ -49,13 +49,79 @@ async def test_several_tickets_of_the_conversation_are_listed(
     assert message["items"].splitlines() == [f"{second.number}（解放路）：受理", f"{first.number}（雪松路）：已撤销"]
 
 
+async def test_another_conversation_gets_no_details_without_the_check_code(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict, make_tracker: Callable[..., Tracker]
+) -> None:
+    """Issue 17.1: 查询工单 <someone else's number> from a fresh chat showed their location and status."""
+    ticket = file_ticket("owner-1", "雪松路和开源大道交叉口")
+    stranger = make_tracker(intent="check_ticket_status", text=f"查询工单 {ticket.number}", sender_id="stranger")
+    await ActionTicketStatus().run(dispatcher, stranger, domain)
+    unknown = make_tracker(intent="check_ticket_status", text="查询工单 JG-20200101-9999-0000", sender_id="stranger")
+    await ActionTicketStatus().run(dispatcher, unknown, domain)
+    # The same answer for someone else's ticket and for no ticket at all: the reply tells nothing.
+    assert [m["response"] for m in dispatcher.messages] == ["utter_ticket_need_code", "utter_ticket_need_code"]
+    assert "雪松路" not in str(dispatcher.messages) and "受理" not in str(dispatcher.messages)
+    wrong = CollectingDispatcher()
+    other_code = f"{(int(ticket.check_code) + 1) % 1_000_000:06d}"
+    await ActionTicketStatus().run(
+        wrong,
+        make_tracker(intent="check_ticket_status", text=f"{ticket.number} 查询码{other_code}", sender_id="stranger"),
+        domain,
+    )
+    assert [m["response"] for m in wrong.messages] == ["utter_ticket_not_found"]
+    assert "雪松路" not in str(wrong.messages)
+
+
+@pytest.mark.parametrize("spacing", ["查询码 {code}", "查询码：{code}", "，{code}", " 校验码{code}"])
+async def test_the_check_code_given_at_filing_opens_the_ticket_elsewhere(
+    spacing: str, kb_url: str, dispatcher: CollectingDispatcher, domain: dict, make_tracker: Callable[..., Tracker]
+) -> None:
+    ticket = file_ticket("owner-2", "雪松路")
+    assert ticket.check_code and re.fullmatch(r"\d{6}", ticket.check_code)
+    text = f"查询工单 {ticket.number}" + spacing.format(code=ticket.check_code)
+    await ActionTicketStatus().run(
+        dispatcher, make_tracker(intent="check_ticket_status", text=text, sender_id="elsewhere"), domain
+    )
+    assert dispatcher.messages[0]["response"] == "utter_ticket_status"
+    assert (dispatcher.messages[0]["number"], dispatcher.messages[0]["location"]) == (ticket.number, "雪松路")
+
+
+async def test_an_old_format_number_is_still_found_by_the_conversation_that_filed_it(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict, make_tracker: Callable[..., Tracker]
+) -> None:
+    from kb.models import Ticket as TicketRow
+    from kb.session import new_session
+
+    with new_session() as session, session.begin():
+        session.add(
+            TicketRow(
+                number="JG-20261205-0001",
+                kind="manhole",
+                office_id="urban",
+                location="解放路",
+                description="井盖没了",
+                sender_id="old-owner",
+            )
+        )
+    text = "查询工单 jg-20261205-0001"
+    await ActionTicketStatus().run(
+        dispatcher, make_tracker(intent="check_ticket_status", text=text, sender_id="old-owner"), domain
+    )
+    await ActionTicketStatus().run(
+        dispatcher, make_tracker(intent="check_ticket_status", text=text, sender_id="stranger"), domain
+    )
+    assert [m["response"] for m in dispatcher.messages] == ["utter_ticket_status", "utter_ticket_need_code"]
+    assert dispatcher.messages[0]["number"] == "JG-20261205-0001"
+    assert query.get_ticket("JG-20261205-0001").location == "解放路"
+
+
 async def test_unknown_ticket_and_none_in_the_conversation(
     kb_url: str, dispatcher: CollectingDispatcher, domain: dict, make_tracker: Callable[..., Tracker]
 ) -> None:
     await ActionTicketStatus().run(
         dispatcher, make_tracker(intent="check_ticket_status", text="JG-20200101-9999"), domain
     )
-    assert dispatcher.messages[0]["response"] == "utter_ticket_not_found"
+    assert dispatcher.messages[0]["response"] == "utter_ticket_need_code"
     asked = CollectingDispatcher()
     await ActionTicketStatus().run(asked, make_tracker(intent="check_ticket_status", text="工单呢"), domain)
     assert asked.messages[0]["response"] == "utter_ask_ticket_number"

@@ -12,7 +12,8 @@ CONFIRM = "请确认报修信息"
 ASK_LOCATION = "请告诉我井盖的位置"
 ASK_COUNTY = "这个位置在哪个县区"
 ASK_DESCRIPTION = "井盖是什么情况"
-NUMBER = re.compile(r"JG-\d{8}-\d{4}")
+NUMBER = re.compile(r"JG-\d{8}-\d{4}-\d{4}")
+CHECK_CODE = re.compile(r"查询码：(\d{6})")
 
 
 def sender() -> str:
@@ -129,6 +130,26 @@ def test_a_filed_ticket_can_be_added_to_cancelled_and_listed(servers: Servers) -
     assert query.get_ticket(number, url=servers.database_url).status == "已撤销"
     status = servers.text_of(resident, "我前两天报的井盖修了没有")
     assert number in status and "已撤销" in status and "雪松路" in status
+
+
+def test_only_the_filing_conversation_or_the_check_code_opens_a_ticket(servers: Servers) -> None:
+    """Issue 17.1: 查询工单 <number> from a fresh chat showed another resident's location and status."""
+    resident = sender()
+    confirm = servers.text_of(resident, "驿城区雪松路和开源大道交叉口西南角井盖没了")
+    assert CONFIRM in confirm
+    done = servers.text_of(resident, "对，提交")
+    number, code = NUMBER.search(done), CHECK_CODE.search(done)
+    assert number and code, done
+    stranger = sender()
+    refused = servers.text_of(stranger, f"查询工单 {number.group(0)}")
+    assert "查询码" in refused and "雪松路" not in refused and "受理" not in refused, refused
+    wrong = f"{(int(code.group(1)) + 1) % 1_000_000:06d}"
+    refused = servers.text_of(stranger, f"查询工单 {number.group(0)} 查询码 {wrong}")
+    assert "雪松路" not in refused and "受理" not in refused, refused
+    opened = servers.text_of(stranger, f"查询工单 {number.group(0)} 查询码 {code.group(1)}")
+    assert "雪松路" in opened and "受理" in opened and number.group(0) in opened, opened
+    own = servers.text_of(resident, f"查询工单 {number.group(0)}")
+    assert "雪松路" in own and "受理" in own
 
 
 def test_asking_about_earlier_reports_without_any_asks_for_the_number(servers: Servers) -> None:

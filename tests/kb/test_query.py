@@ -29,11 +29,21 @@ def test_search_understands_traditional_characters(kb_url: str) -> None:
     assert any(a.office_short == "市市场监管局" for a in query.search("電梯安全誰管"))
 
 
-def test_ticket_numbers_count_up_per_day(kb_url: str) -> None:
+def test_ticket_numbers_have_a_random_part_and_a_check_code(kb_url: str) -> None:
+    """Issue 17.1: numbers counted up from 0001 each day, so anyone could guess the neighbours' tickets."""
     first = query.create_ticket("manhole", "urban", "r1", "解放路", "井盖没了", "驿城区")
     second = query.create_ticket("manhole", "urban", "r2", "雪松路", "井盖碎了", None)
-    assert re.fullmatch(r"JG-\d{8}-0001", first.number)
-    assert second.number == first.number[:-4] + "0002"
+    more = [query.create_ticket("manhole", "urban", "r3", "人民路", "井盖碎了", None) for _ in range(20)]
+    numbers = [t.number for t in [first, second, *more]]
+    # JG-YYYYMMDD-NNNN-NNNN: the day, then eight random digits in two groups of four, read aloud like a phone number.
+    assert all(re.fullmatch(r"JG-\d{8}-\d{4}-\d{4}", number) for number in numbers), numbers
+    random_parts = [int(number[12:].replace("-", "")) for number in numbers]
+    assert len(set(random_parts)) == len(numbers)
+    assert random_parts != sorted(random_parts) and max(random_parts) > 10_000  # not a counter
+    assert all(re.fullmatch(r"\d{6}", t.check_code or "") for t in [first, second])
+    assert query.check_code_matches(first.number, first.check_code or "")
+    assert not query.check_code_matches(first.number, second.check_code or "") or first.check_code == second.check_code
+    assert not query.check_code_matches(second.number, "")
     assert query.get_ticket(first.number.lower()).location == "解放路"
     assert query.latest_ticket_of("r2").number == second.number
 

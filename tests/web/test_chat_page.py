@@ -190,6 +190,7 @@ def test_urls_and_phone_numbers_are_tappable_links(page: Page, web: Web) -> None
     text = (
         "请拨打12345或96333，紧急时拨119，座机0396-1234567，详见https://www.zhumadian.gov.cn/ 办理。"
         "工单JG-20261126-0001，共255个网点、120个床位，截至2021年6月30日。"
+        "新工单JG-20261206-4827-3915，查询码：482739，查询码 105362。"
     )
     web.add_bot_message(session_id(page.context), text)
     page.reload()

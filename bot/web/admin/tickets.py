@@ -34,8 +34,9 @@ from kb import ticket_admin
 from kb.models import Ticket
 from kb.query import get_ticket, office_of
 from kb.ticket_admin import NEXT_STATUSES, STATUSES, StatusChangeError, TicketFilter
+from kb.ticket_numbers import TICKET_NUMBER_PATTERN
 
-TICKET_NUMBER = re.compile(r"^[A-Z]{2}-\d{8}-\d{4}$")
+TICKET_NUMBER = re.compile(rf"^{TICKET_NUMBER_PATTERN}$")
 LIST_HEADERS = ("编号", "类型", "县区", "位置", "状态", "提交时间", "更新时间")
 
 
@@ -68,7 +69,7 @@ def _filters_form(wanted: TicketFilter) -> str:
         f'<label>状态<select name="status">{options(STATUSES, wanted.status)}</select></label>'
         f'<label>类型<select name="kind">{options(kinds, wanted.kind, KIND_LABELS)}</select></label>'
         f'<label>县区<select name="county">{options(counties, wanted.county)}</select></label>'
-        f'<label>编号<input name="number" value="{esc(wanted.number)}" placeholder="如 JG-20260101"></label>'
+        f'<label>编号<input name="number" value="{esc(wanted.number)}" placeholder="如 JG-20261206"></label>'
         "<button type=submit>筛选</button></form>"
     )
 

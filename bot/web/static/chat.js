@@ -21,10 +21,11 @@
   };
 
   // Links: web addresses; phone numbers (5+ digits such as 12345 and 96333, area-code numbers, and the
-  // emergency numbers 110/119/120/122) — but not counts ("120个"), ticket numbers (JG-20261126-0001) or dates.
+  // emergency numbers 110/119/120/122) — but not counts ("120个"), ticket numbers (JG-20261206-4827-3915,
+  // JG-20261126-0001), a ticket's check code ("查询码：482739") or dates.
   var URL_PART = "https?:\\/\\/[^\\s<>\"'\\u3000-\\u303f\\u4e00-\\u9fff\\uff01-\\uff0f\\uff1a-\\uff20]+";
   var PHONE_PART =
-    "(?<![\\w\\-/.])(?:0\\d{2,3}-\\d{7,8}|\\d{5,}|11[09]|12[02])(?![\\w\\-/.])" +
+    "(?<![\\w\\-/.])(?<!码[：:\\s]{0,3})(?:0\\d{2,3}-\\d{7,8}|\\d{5,}|11[09]|12[02])(?![\\w\\-/.])" +
     "(?!\\s*(?:个|元|人|万|亿|户|名|家|所|张|次|件|台|辆|天|年|月|日|号|岁|平|米|公里|千|百|%|多|余|项|座|条|套|间|处|支|场|本|位|斤|吨|亩|分|秒|小时|周))";
   var LINK_RE = new RegExp("(" + URL_PART + ")|(" + PHONE_PART + ")", "g");
 

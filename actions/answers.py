@@ -22,7 +22,8 @@ from actions.render import (
     template,
     topic_buttons,
 )
-from bot.text import to_simplified
+from bot.nlu.aspects import aspects_in
+from bot.text import squeeze, to_simplified
 from kb import faq, query
 
 logger = logging.getLogger(__name__)
@@ -105,9 +106,13 @@ def plan_turn(tracker: Tracker, topic: str, followup: bool, aspects: list[str]) 
 
 
 def current_if_closer(text: str, classified: query.TopicAnswer, current: str | None) -> query.TopicAnswer:
+    """The current topic instead of the classified one when the words fit it better, or when the question refers
+    back to it ("also": 俺弟还在上初中 他也能办一张不 asks about the card, though 初中 is a school word)."""
     current_answer = query.answer_for_intent(current) if current and current != classified.intent else None
     if current_answer is None:
         return classified
+    if REFERS_BACK.search(to_simplified(text)):
+        return current_answer
     scores = {a.intent: score for score, a in query.ranked(text, answers=[classified, current_answer])}
     if scores.get(current_answer.intent, 0) > scores.get(classified.intent, 0) < CLEAR_TOPIC_SCORE:
         return current_answer
@@ -135,7 +140,8 @@ def say_turn(
     else:
         text = overview_text(main, domain, question)
         dispatcher.utter_message(text=text, buttons=followup_buttons(main, domain, []))
-        aspect = OVERVIEW
+        # 社保卡咋办 / 找谁 about a new topic: the overview (office and core procedure) answers what was asked.
+        aspect = aspects[-1] if aspects and set(aspects) <= GENERAL_ASPECTS else OVERVIEW
     current = turn[-1].intent
     previous = tracker.get_slot("topic")
     return [
@@ -183,16 +189,49 @@ def say_several(dispatcher: CollectingDispatcher, domain: DomainDict, turn: list
 
 
 # A clause boundary in a message that asks several things: punctuation, spaces, 另外, 还有, 顺便问一下, 以及 ...
-CLAUSE_BREAK = re.compile(
-    r"[。？?！!；;，,、\s]+|(另外|还有就是|还有|顺便问一下|顺便问下|顺便问问|顺便|以及|再一个|再问一下|再问下|再就是|同时)"
+_CONNECTIVES = r"另外|还有就是|还有|顺便问一下|顺便问下|顺便问问|顺便|以及|再一个|再问一下|再问下|再就是|同时"
+CLAUSE_BREAK = re.compile(rf"[。？?！!；;，,、\s]+|({_CONNECTIVES})")
+CONNECTIVE = re.compile(_CONNECTIVES)
+# "Also" in a yes/no question, "this matter": the question is about what was just talked about.
+REFERS_BACK = re.compile(r"也(能|可以|有|算|中|行|收|管|要|得)|这事|这个事|这件事|这项")
+# A question word, a question mark or a sentence-final question particle.
+QUESTION = re.compile(
+    r"[?？吗呢么嘛]|[不没]$|咋|怎|啥|什么|哪|多少|几|谁|能不能|是不是|有没有|可不可以|中不中|行不行|"
+    r"(要|想|打算|准备)(办|装|领|申请|报|问|了解|弄|配|找|咨询)"
 )
 CLEAR_TOPIC_SCORE = 3  # a whole KB keyword of 2+ characters and a shared word, at least
 RANKED_TOPIC_SCORE = 2  # enough when DIET also ranks that topic among its top three
 
 
-def clauses_of(text: str) -> list[str]:
-    parts = CLAUSE_BREAK.split(to_simplified(text))
-    return [p for p in parts if p and not CLAUSE_BREAK.fullmatch(p) and len(p) >= 2]
+def clauses_of(text: str) -> list[tuple[str, bool]]:
+    """The clauses of a message, each with whether a connective introduced it (另外, 顺便问下: a question follows)."""
+    clauses: list[tuple[str, bool]] = []
+    introduced = False
+    for part in CLAUSE_BREAK.split(to_simplified(text)):
+        if not part:
+            continue
+        if CONNECTIVE.fullmatch(part):
+            introduced = True
+        elif not CLAUSE_BREAK.fullmatch(part) and len(part) >= 2:
+            clauses.append((part, introduced))
+            introduced = False
+    return clauses
+
+
+def place_main(
+    main: query.TopicAnswer, clauses: list[str], found: list[query.TopicAnswer | None]
+) -> list[query.TopicAnswer | None]:
+    """DIET's topic, named by no clause as its best: it goes to the clause that names it too (重度残疾人能不能送去托养
+    is 托养 though 重度残疾人 scores barrier-free higher), else to the first clause without a topic; with two clear
+    topics already, DIET's guess on the mixed message is left out."""
+    scores = [dict((a.intent, score) for score, a in query.ranked(clause, answers=[main])) for clause in clauses]
+    naming = [i for i, score in enumerate(scores) if score.get(main.intent, 0) >= RANKED_TOPIC_SCORE]
+    if naming:
+        return [main if i == naming[0] else a for i, a in enumerate(found)]
+    if len({a.intent for a in found if a}) >= 2:
+        return found
+    free = found.index(None) if None in found else 0
+    return [*found[:free], main, *found[free:]]
 
 
 def topics_in_order(
@@ -207,15 +246,23 @@ def topics_in_order(
         return [main] if main else []
     answers = query.all_answers()
     likely = (ranking or [])[:3]
-    found: list[query.TopicAnswer | None] = [clause_topic(clause, answers, likely) for clause in clauses]
-    clear = {a.intent for a in found if a}
-    if main is not None and main.intent not in clear and len(clear) < 2:  # DIET's guess on a mixed message
-        found.insert(found.index(None) if None in found else 0, main)
+    found: list[query.TopicAnswer | None] = [
+        # A clause that asks nothing (在上海打工, 俺家实在照顾不过来了) tells the situation: it adds no topic.
+        clause_topic(clause, answers, likely) if asks(clause) or introduced else None
+        for clause, introduced in clauses
+    ]
+    if main is not None and main.intent not in {a.intent for a in found if a}:
+        found = place_main(main, [clause for clause, _ in clauses], found)
     unique: dict[str, query.TopicAnswer] = {}
     for answer in found:
         if answer is not None:
             unique.setdefault(answer.intent, answer)
     return list(unique.values())[:3]
+
+
+def asks(clause: str) -> bool:
+    """The clause is a question or a request: a question word or an aspect of a topic."""
+    return QUESTION.search(clause) is not None or bool(aspects_in(squeeze(clause)))
 
 
 def clause_topic(clause: str, answers: list[query.TopicAnswer], likely: list[str]) -> query.TopicAnswer | None:
@@ -267,6 +314,15 @@ class ActionKbFallback(Action):
             current = [a for a in closest if a.intent == tracker.get_slot("topic")]
             if current:  # unsure in general, but the words fit the topic we are talking about
                 return say_turn(dispatcher, tracker, domain, current, asked_aspects(tracker))
+            unsure = intent_of(tracker) == "nlu_fallback"
+            if unsure and tracker.get_slot("topic") and asked_aspects(tracker) and not clearly_other(closest, text):
+                # asks an aspect (有咨询电话没, 要不要各家摊钱) and names no other topic clearly: the current one
+                current_topic = query.answer_for_intent(tracker.get_slot("topic"))
+                if current_topic:
+                    return say_turn(dispatcher, tracker, domain, [current_topic], asked_aspects(tracker))
+            agreed = agreed_topic(text, diet_ranking(tracker)) if closest else None
+            if agreed:  # a long message DIET was unsure of, but its words and DIET's ranking point at one topic
+                return say_turn(dispatcher, tracker, domain, [agreed], asked_aspects(tracker))
             if not closest:
                 dispatcher.utter_message(response="utter_cannot_answer")
                 _hotline(dispatcher)
@@ -280,6 +336,22 @@ class ActionKbFallback(Action):
             logger.exception("KB unreachable during fallback")
             dispatcher.utter_message(response="utter_service_unavailable")
         return [SlotSet("answered_topics", [])]
+
+
+def clearly_other(closest: list[query.TopicAnswer], text: str) -> bool:
+    """The keyword search names some topic clearly (a whole keyword and more)."""
+    best = query.ranked(text, answers=closest)
+    return bool(best) and best[0][0] >= CLEAR_TOPIC_SCORE
+
+
+def agreed_topic(text: str, ranking: list[str]) -> query.TopicAnswer | None:
+    """The KB keyword search's clear winner, when DIET ranks it among its first three too; else None (ask)."""
+    best = query.ranked(text)
+    if not best or best[0][0] < CLEAR_TOPIC_SCORE or best[0][1].intent not in ranking[:3]:
+        return None
+    if len(best) > 1 and best[1][0] > best[0][0] - RANKED_TOPIC_SCORE:
+        return None
+    return best[0][1]
 
 
 def office_buttons(answers: list[query.TopicAnswer]) -> list[dict[str, str]]:

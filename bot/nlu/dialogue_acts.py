@@ -25,7 +25,7 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.config import ROOT
-from bot.nlu.aspects import PERSON, SCOPE, aspects_in, button_intent, leftover, what_about
+from bot.nlu.aspects import PERSON, SCOPE, SCOPE_WORDS, aspects_in, button_intent, leftover, what_about
 from bot.nlu.emergency import emergency_in
 from bot.text import squeeze
 
@@ -104,7 +104,7 @@ class DialogueActs(GraphComponent):
         aspects = aspects_in(squeezed)
         names_topic = self.names_topic(squeezed)
         subject = what_about(squeezed)
-        if not aspects and not names_topic and (SCOPE.match(subject or squeezed)):
+        if not aspects and SCOPE.match(subject or squeezed):  # 俺们西平县呢: a county is no new topic
             return _set_intent(message, "ask_followup", "followup_scope", diet, [("aspect", "same")])
         if not aspects and not names_topic and PERSON.search(squeezed) and (subject or squeezed.startswith("那")):
             return _set_intent(message, "ask_followup", "followup_person", diet, [("aspect", "eligible")])
@@ -114,25 +114,32 @@ class DialogueActs(GraphComponent):
             return None
         if squeezed.startswith("那") and "呢" in squeezed and not names_topic:
             return None  # 那饭店呢，查了几家: a new subject, whatever DIET makes of it
-        if aspects and not names_topic and self._only_aspects(squeezed, aspects, diet):
+        if squeezed.startswith("那") and not names_topic and len(leftover(SCOPE_WORDS.sub("", squeezed))) >= 2:
+            return None  # 那村里网线啥时候通: a new subject the KB does not know
+        if aspects and not names_topic and self._only_aspects(squeezed, diet, diet_choice(message)):
             return _set_intent(message, "ask_followup", "followup", diet, [("aspect", a) for a in aspects])
         if aspects and (is_topic(diet) or diet == "nlu_fallback"):  # the fallback may answer the current topic
             return _add_entities(message, "topic_aspect", diet, [("aspect", a) for a in aspects])
         return None
 
     @staticmethod
-    def _only_aspects(text: str, aspects: list[str], diet: str) -> bool:
-        """Nothing but the aspect (and people, filler) is said: 要带啥, 俺弟弟智力残疾 能住进去不, 出事了咋理赔.
+    def _only_aspects(text: str, diet: str, diet_first: str) -> bool:
+        """The message asks an aspect and names no KB topic: 要带啥, 俺弟弟智力残疾 能住进去不, 俺是个体户 也能去不.
 
-        A two-character subject of its own (低保, 离婚) is a new question only if DIET knows it as out of scope;
-        a longer one (电费余额咋查) always is.
+        Words left over name a subject of their own when DIET is sure of a topic for them (社保的业务能不能在银行办)
+        or reads them as out of scope (那驾驶证咋办, 电费余额咋查): a new question. Otherwise they are said about
+        the current topic.
         """
-        rest = leftover(text)
-        if len(rest) <= 1:
-            return True
-        if diet == "out_of_scope":
-            return False
-        return len(rest) <= 2 or ("eligible" in aspects and PERSON.search(text) is not None)
+        return len(leftover(text)) <= 1 or not (is_topic(diet) or diet_first == "out_of_scope")
+
+
+def diet_choice(message: Message) -> str:
+    """DIET's own first choice, also when the FallbackClassifier replaced it with nlu_fallback."""
+    for ranked in message.get(INTENT_RANKING_KEY) or []:
+        name = str(ranked.get(INTENT_NAME_KEY) or "")
+        if name and name != "nlu_fallback":
+            return name
+    return str((message.get(INTENT) or {}).get(INTENT_NAME_KEY) or "")
 
 
 def _entities(message: Message, values: list[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -82,7 +82,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         "dabukai, kaibukai, tingzai, ting le .{0,20}(ren|li)"
     )
     # Right before the elevator: 被关电梯里, 困在电梯 (谁管电梯 is guan too, so not guan alone).
-    trapped_before = _words("beikun, kunzai, kunjin, kunle, kun, beiguan, guanzai, guanjin, suozai, kazai")
+    trapped_before = _words("beikun, kunzai, kunjin, kunle, kun, beiguan, guanzai, guanjin, suozai, kazai, kajin")
     hurt = _words(
         "shoushang, liu .{0,14}(xue|xie), chu .{0,6}(xue|xie), hunmi, hundao, yundao, yunguoqu, shuaishang, "
         "zhuangshang, gushe, duanle, buxingle, daoxia, shuaidao, shuaile, shuaiduan, xinzangbing, fanbing, "
@@ -117,7 +117,10 @@ def _patterns() -> dict[str, re.Pattern[str]]:
             rf"|({cover}.{{0,14}}{gone}|{gone}.{{0,8}}{cover}).{{0,40}}{danger}"
             rf"|{cover}.{{0,32}}{hurt}|{hurt}.{{0,32}}{cover}|{traffic}.{{0,32}}{hurt}"
         ),
-        "elevator_trapped": re.compile(rf"{elevator}.{{0,32}}{trapped}|{trapped_before}( le)? {elevator}"),
+        # 卡电梯里了: ka alone only with 里/内 after the elevator (社保卡电梯老坏 is two questions, not a trapping).
+        "elevator_trapped": re.compile(
+            rf"{elevator}.{{0,32}}{trapped}|{trapped_before}( le)? {elevator}|(?<![a-z])ka {elevator} (li|nei)(?![a-z])"
+        ),
         "elevator": re.compile(elevator),
     }
 

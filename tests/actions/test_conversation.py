@@ -430,7 +430,8 @@ async def test_fallback_on_a_two_topic_message_answers_both(
 async def test_fallback_with_candidates_of_one_office_names_it(
     kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
 ) -> None:
-    tracker = ranked_tracker("nlu_fallback", "社保卡寄到家", [("nlu_fallback", 0.5), ("ask_sscard_mail", 0.3)])
+    # 社保卡 names the card and its postal delivery alike: both of one office, which is named and offered
+    tracker = ranked_tracker("nlu_fallback", "社保卡", [("nlu_fallback", 0.5), ("ask_sscard_mail", 0.3)])
     events = await ActionKbFallback().run(dispatcher, tracker, domain)
     assert len(dispatcher.messages) == 1
     message = dispatcher.messages[0]
@@ -440,10 +441,21 @@ async def test_fallback_with_candidates_of_one_office_names_it(
     assert slots(events) == {"answered_topics": []}
 
 
+async def test_fallback_answers_the_topic_keywords_and_diet_agree_on(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    # DIET was unsure, but 残疾人就业 is that topic's keyword by far and DIET ranks it too: answered, not asked
+    tracker = ranked_tracker("nlu_fallback", "残疾人就业补贴", [("nlu_fallback", 0.5), ("ask_disabled_jobs", 0.3)])
+    events = await ActionKbFallback().run(dispatcher, tracker, domain)
+    assert "市残联" in texts(dispatcher)
+    assert slots(events)["answered_topics"] == ["ask_disabled_jobs"]
+
+
 async def test_fallback_with_candidates_of_several_offices_asks_which_office(
     kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
 ) -> None:
-    tracker = ranked_tracker("nlu_fallback", "残疾人就业补贴", [("nlu_fallback", 0.5), ("ask_disabled_jobs", 0.3)])
+    # the keywords point at 残疾人就业 but DIET does not rank it: no agreement, so ask which office
+    tracker = ranked_tracker("nlu_fallback", "残疾人就业补贴", [("nlu_fallback", 0.5), ("ask_employment", 0.3)])
     events = await ActionKbFallback().run(dispatcher, tracker, domain)
     assert len(dispatcher.messages) == 1
     message = dispatcher.messages[0]
@@ -613,3 +625,53 @@ async def test_followup_with_the_kb_unreachable_says_the_service_is_unavailable(
     tracker = make_tracker(intent="ask_followup", slots={"topic": "ask_sscard_apply"}, entities=[aspect("bring")])
     await answer(dispatcher, domain, tracker)
     assert [m.get("response") for m in dispatcher.messages] == ["utter_service_unavailable"]
+
+
+# --- what refers back to the current topic ------------------------------------------------------------------------
+
+
+async def test_also_in_a_question_keeps_the_current_topic(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    # 初中 is a school word, but 他也能办一张不 asks about the card being talked about
+    text, current = "俺弟还在上初中 他也能办一张不", {"topic": "ask_sscard_apply"}
+    tracker = ranked_tracker("ask_school_places", text, [("ask_school_places", 0.8)], current)
+    tracker.latest_message["entities"] = [aspect("eligible")]
+    events = await answer(dispatcher, domain, tracker)
+    assert slots(events)["answered_topics"] == ["ask_sscard_apply"]
+    assert "市人社局" in texts(dispatcher) and "市教育局" not in texts(dispatcher)
+
+
+async def test_unsure_question_with_an_aspect_is_about_the_current_topic(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    tracker = ranked_tracker(
+        "nlu_fallback", "有咨询电话没", [("nlu_fallback", 0.4), ("ask_human", 0.3)], {"topic": "ask_barrier_free"}
+    )
+    tracker.latest_message["entities"] = [aspect("contact")]
+    events = await ActionKbFallback().run(dispatcher, tracker, domain)
+    assert slots(events)["answered_topics"] == ["ask_barrier_free"]
+    assert slots(events)["aspect"] == "contact"
+
+
+async def test_out_of_scope_with_an_aspect_is_still_declined(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    tracker = ranked_tracker("out_of_scope", "那驾驶证咋办", [("out_of_scope", 0.9)], {"topic": "ask_sscard_apply"})
+    tracker.latest_message["entities"] = [aspect("steps")]
+    events = await ActionKbFallback().run(dispatcher, tracker, domain)
+    assert slots(events) == {"answered_topics": []}
+    assert "12345" in texts(dispatcher) and "负责部门" not in texts(dispatcher)
+
+
+async def test_a_clause_that_only_tells_the_situation_adds_no_topic(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    # 在上海打工 says where the resident is; only the e-certificate is asked about
+    tracker = ranked_tracker(
+        "ask_medical_insurance_ecert",
+        "在上海打工 回不来 医保电子凭证在那边能用不",
+        [("ask_medical_insurance_ecert", 0.7), ("ask_employment", 0.2)],
+    )
+    events = await answer(dispatcher, domain, tracker)
+    assert slots(events)["answered_topics"] == ["ask_medical_insurance_ecert"]

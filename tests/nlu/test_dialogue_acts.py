@@ -277,3 +277,55 @@ def test_a_staff_faq_with_an_aspect_word_stays_that_faq() -> None:
     )
     DialogueActs(topic_keywords(ROOT / "kb/entries")).process([message])
     assert message.get("intent")["name"] == "faq"
+
+
+# Follow-ups with words of their own that are not a new subject (written for the second round of rules; the
+# conversation hold-out measures the rest).
+@pytest.mark.parametrize(
+    ("text", "ranking", "aspects"),
+    [
+        ("俺是个体户 自己交社保哩 也能去不", ("nlu_fallback", "ask_social_bank_service"), ["eligible"]),
+        ("打啥号", ("nlu_fallback", "greet"), ["contact"]),
+        ("要不要各家摊钱", ("nlu_fallback",), ["cost"]),
+        ("一般几分钟能到", ("nlu_fallback",), ["how_long"]),
+        ("这归哪儿管", ("nlu_fallback",), ["office"]),
+        ("离俺家最近哩点咋找", ("nlu_fallback",), ["where"]),
+    ],
+)
+def test_a_followup_may_say_more_than_its_aspect(text: str, ranking: tuple[str, ...], aspects: list[str]) -> None:
+    message = classified(text, *ranking)
+    assert intent(message) == "ask_followup"
+    assert values(message, "aspect") == aspects
+
+
+def test_a_topic_diet_is_sure_of_is_no_followup() -> None:
+    # 社保的业务能不能在银行办 opens a conversation: DIET knows the subject, so it stays DIET's topic
+    message = classified("社保的业务能不能在银行办", "ask_social_bank_service")
+    assert intent(message) == "ask_social_bank_service"
+
+
+@pytest.mark.parametrize("text", ["那村里网线啥时候通", "那驾照咋考"])
+def test_na_with_a_subject_the_kb_does_not_know_is_no_followup(text: str) -> None:
+    message = classified(text, "nlu_fallback", "ask_runan_streetlights")
+    assert intent(message) != "ask_followup"
+
+
+@pytest.mark.parametrize("text", ["俺们西平县呢", "各县加起来呢", "那上蔡县呢"])
+def test_a_county_alone_asks_the_same_about_it(text: str) -> None:
+    message = classified(text, "nlu_fallback", "ask_culture_performances")
+    assert intent(message) == "ask_followup"
+    assert values(message, "aspect") == ["same"]
+
+
+@pytest.mark.parametrize(
+    ("text", "aspects"),
+    [
+        ("当天能拿到手不", ["how_long"]),  # a yes/no question about time asks the time, not who may
+        ("要收手续费不", ["cost"]),
+        ("在哪几个地方", ["where"]),
+        ("今年给多少人装了", ["figures"]),
+        ("电梯里贴哩二维码 扫了能看维保记录不", []),  # what the service does: no aspect
+    ],
+)
+def test_the_more_specific_aspect_wins(text: str, aspects: list[str]) -> None:
+    assert aspects_in(squeeze(text)) == aspects

@@ -6,6 +6,9 @@ POST /webhooks/rest/webhook {"sender": "...", "message": "..."} → [{"recipient
   `curl -d '{...}'` keeps working) of at most MAX_BODY_BYTES; `sender` a string or number of at most
   MAX_SENDER_CHARS printable characters (missing: Rasa's "default"); `message` a string. Anything else: 400 or 413
   with a JSON error, never a 500.
+- Rasa's `/intent{...}` syntax only for the button payloads the domain offers (bot/channels/payloads.py); any other
+  message starting with "/" is read as text. ID, mobile and bank card numbers are masked in every spelling, also
+  when split over two messages of one sender (bot/privacy.py).
 - A message longer than MAX_MESSAGE_CHARS gets the polite `utter_message_too_long` (200), without a turn.
 - RATE_LIMIT_MESSAGES per RATE_LIMIT_WINDOW seconds per sender (bot/limits.py): then 429, Retry-After and the
   polite `utter_rate_limited` in Rasa's reply format.
@@ -29,9 +32,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import faults
+from bot.channels.payloads import public_text
 from bot.config import limit_settings
 from bot.limits import RateLimiter
-from bot.privacy import mask
+from bot.privacy import SplitNumbers, mask
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +112,7 @@ class MaskedRestInput(RestInput):
 
     def __init__(self) -> None:
         self._limiter: RateLimiter | None = None
+        self.split_numbers = SplitNumbers()  # a number typed over two messages of one sender
 
     @property
     def limiter(self) -> RateLimiter:
@@ -118,7 +123,9 @@ class MaskedRestInput(RestInput):
 
     def _extract_message(self, req: Request) -> str | None:
         message = super()._extract_message(req)
-        return mask(message) if isinstance(message, str) else message
+        if not isinstance(message, str):
+            return message
+        return mask(public_text(message, getattr(getattr(req.app.ctx, "agent", None), "domain", None)))
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
@@ -150,7 +157,8 @@ class MaskedRestInput(RestInput):
             return _reply(payload.sender, faults.domain_text(agent, "utter_message_too_long", TOO_LONG_FALLBACK))
         faults.prepare(request)
         collector = CollectingOutputChannel()
-        message = UserMessage(mask(payload.message), collector, payload.sender, input_channel=self.name())
+        text = self.split_numbers.mask(payload.sender, public_text(payload.message, getattr(agent, "domain", None)))
+        message = UserMessage(text, collector, payload.sender, input_channel=self.name())
         try:
             await on_new_message(message)
         except Exception:  # the resident still gets an answer; the traceback goes to the log

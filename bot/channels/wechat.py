@@ -26,11 +26,12 @@ from sanic.response import HTTPResponse
 
 from bot.channels import faults
 from bot.channels import wechat_protocol as protocol
+from bot.channels.payloads import public_text
 from bot.channels.wechat_dedup import Deduplicator, make_store
 from bot.channels.wechat_delivery import CustomerServiceClient, DeliveryError, hash_openid
 from bot.config import WeChatSettings, limit_settings, wechat_settings
 from bot.limits import RateLimiter
-from bot.privacy import mask
+from bot.privacy import SplitNumbers
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,9 @@ class Step:
 
 
 def _typed(text: str) -> Step:
-    # A leading "/" would let a resident inject intents and entities ("/report_manhole{...}"): only menus may.
-    cleaned = text.strip().lstrip("/").strip()[:MAX_INPUT_CHARS]
+    # A leading "/" would let a resident inject intents and entities ("/report_manhole{...}"): only menus may
+    # (and "2" for a numbered button, below). No known payload is let through: typed text is never a payload.
+    cleaned = public_text(text, None).strip()[:MAX_INPUT_CHARS]
     return Step(message=cleaned, typed=True) if cleaned else Step(reply=NON_TEXT_PROMPT)
 
 
@@ -148,6 +150,7 @@ class WeChatInput(InputChannel):
         self._tasks: set[asyncio.Task[None]] = set()
         self._limiter: RateLimiter | None = None
         self._agent: Any = None
+        self.split_numbers = SplitNumbers()  # a number typed over two messages of one OpenID
 
     # --- lazily built helpers (nothing at import or construction time) ---
 
@@ -292,7 +295,7 @@ class WeChatInput(InputChannel):
             payload = await self.dedup.button_payload(inbound.from_user, int(step.message))
             if payload:
                 return payload
-        return mask(step.message)
+        return self.split_numbers.mask("wechat:" + inbound.from_user, step.message)
 
     async def _run_turn(
         self, inbound: protocol.InboundMessage, step: Step, text: str, on_new_message: OnNewMessage

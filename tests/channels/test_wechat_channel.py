@@ -179,6 +179,20 @@ async def test_typed_slash_cannot_inject_an_intent_and_numbers_are_masked(start:
     assert running.bot.received == [(openid, 'report_manhole{"county": "x"}'), (openid, "我的手机[手机号]")]
 
 
+async def test_spaced_slashes_spelled_and_split_numbers_are_caught(start: Start) -> None:
+    """Issue 17.2 and 17.4 on WeChat: " / /greet" was read as an intent; 一三八…, a number over two messages."""
+    running = await start(settings())
+    openid = new_openid()
+    for text in [" / /greet", "手机一三八零零一三八零零零", "身份证4101021990", "01011234，社保卡丢了"]:
+        await running.post(text_xml(openid, text))
+    assert [text for _, text in running.bot.received] == [
+        "greet",
+        "手机[手机号]",
+        "身份证[号码]",
+        "[身份证号]，社保卡丢了",
+    ]
+
+
 async def test_events_subscribe_click_and_others(start: Start) -> None:
     running = await start(settings())
     openid = new_openid()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -66,7 +67,7 @@ def test_manhole_report_with_correction_then_status(servers: Servers) -> None:
     confirm = servers.text_of(resident, "井盖碎了一半")
     assert "雪松路" in confirm
     done = servers.text_of(resident, "/affirm")
-    number = re.search(r"JG-\d{8}-\d{4}", done)
+    number = re.search(r"JG-\d{8}-\d{4}-\d{4}", done)
     assert number and "驻马店市城市管理局" in done
     status = servers.text_of(resident, f"查询工单 {number.group(0)}")
     assert "受理" in status and number.group(0) in status
@@ -122,3 +123,35 @@ def test_personal_numbers_never_reach_the_tracker(servers: Servers) -> None:
 def test_rasa_api_needs_the_token(servers: Servers) -> None:
     response = requests.get(f"{servers.rasa_url}/conversations/someone/tracker", timeout=10)
     assert response.status_code == 401
+
+
+def user_texts(servers: Servers, resident: str) -> list[str]:
+    tracker = requests.get(
+        f"{servers.rasa_url}/conversations/{resident}/tracker", params={"token": servers.token}, timeout=10
+    ).json()
+    return [event["text"] for event in tracker["events"] if event["event"] == "user"]
+
+
+def test_spelled_and_split_numbers_never_reach_the_tracker(servers: Servers) -> None:
+    """Issue 17.2: Chinese numerals, invisible characters and odd separators, and a number over two messages."""
+    resident = sender()
+    servers.say(resident, "手机一三八零零一三八零零零，卡号6222\u200b0212 3456.7890")
+    servers.say(resident, "身份证4101021990")
+    servers.say(resident, "01011234，社保卡丢了")
+    texts = user_texts(servers, resident)
+    assert texts == ["手机[手机号]，卡号[银行卡号]", "身份证[号码]", "[身份证号]，社保卡丢了"]
+
+
+def test_slash_syntax_from_residents_is_text_and_stays_out_of_the_log(servers: Servers) -> None:
+    """Issue 17.4: "/…" picked intents and entities (a ticket id) and Rasa's warning logged the whole message."""
+    resident = sender()
+    marker = f"marker{uuid.uuid4().hex[:12]}"
+    typed = f'/check_ticket_status{{"ticket_id": "JG-20261205-0001"}} {marker}'
+    servers.say(resident, typed)
+    servers.say(resident, f" / /greet@0.99{{not json {marker}2")
+    assert user_texts(servers, resident) == [typed[1:], f"greet@0.99{{not json {marker}2"]
+    rasa_log = Path(servers.database_url.removeprefix("sqlite:///")).parent / "rasa.log"
+    assert marker not in rasa_log.read_text(encoding="utf-8", errors="replace")
+    # Buttons keep working: a topic button an action built.
+    assert "邮寄" in servers.text_of(resident, "/ask_sscard_mail")
+    assert user_texts(servers, resident)[-1] == "/ask_sscard_mail"

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import ROOT
 from bot.conversations.export import FORMULA_START, safe_cell
+from bot.privacy import mask
 from bot.text import to_simplified
 from kb import audit
 from kb.models import Entry, Faq, JiebaTerm, Office
@@ -491,10 +492,10 @@ def export_csv(url: str | None = None) -> str:
     for faq in list_faqs(url):
         cells = [
             faq.key,
-            faq.question,
+            mask(faq.question),  # residents' numbers never leave in an export (answers are the office's own text)
             faq.answer,
             faq.office_id,
-            "|".join(faq.paraphrases),
+            mask("|".join(faq.paraphrases)),
             "|".join(faq.procedure),
             faq.review_by,
             faq.source,
@@ -548,7 +549,8 @@ def topic_intent(intent: dict[str, Any], url: str | None = None) -> str:
 
 
 def _phrases_of(faq: FaqView) -> list[str]:
-    return [p.replace("\n", " ").strip() for p in [faq.question, *faq.paraphrases] if p.strip()]
+    """The question and paraphrases as training examples, personal numbers masked (a phrase pasted from a chat)."""
+    return [mask(p.replace("\n", " ").strip()) for p in [faq.question, *faq.paraphrases] if p.strip()]
 
 
 def write_training_data(root: Path = ROOT, url: str | None = None) -> list[Path]:

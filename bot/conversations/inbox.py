@@ -5,7 +5,8 @@ rated 没帮助. Open messages are grouped by the Jaccard similarity of their ji
 dictionary in `var/jieba/`, search-mode cuts, stop words removed). A label sets `review_state='labelled'`,
 `label_intent`, who and when, and regenerates the reviewed NLU file (`REVIEWED_NLU_PATH`, default
 `data/nlu/reviewed.yml`) from every labelled row, so the next retraining learns from it. Texts of the NLU hold-out
-(`tests/nlu_holdout.yml`) and texts already in the training data are never written to that file.
+(`tests/nlu_holdout.yml`) and texts already in the training data are never written to that file, and ID, mobile and
+bank card numbers are masked (`bot.privacy.mask`) before a line is written, whatever the stored row holds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from bot.config import ROOT, reviewed_nlu_path, settings
 from bot.conversations.models import LOW_CONFIDENCE, Message
 from bot.conversations.stats import ready
+from bot.privacy import mask
 from bot.text import to_simplified
 
 MAX_ITEMS = 1000  # newest open messages grouped per page view
@@ -215,7 +217,8 @@ def open_items(connection: Connection, channel: str = "", limit: int = MAX_ITEMS
     if channel:
         query = query.where(messages.c.channel == channel)
     query = query.order_by(messages.c.at.desc()).limit(limit)  # newest first, along ix_log_msg_at
-    return [Item(**row._mapping) for row in connection.execute(query)]
+    # Shown to staff: masked again (rows indexed before the masker knew a spelling may hold a number).
+    return [Item(**{**row._mapping, "text": mask(str(row.text or ""))}) for row in connection.execute(query)]
 
 
 def count_open(connection: Connection, cap: int = COUNT_CAP) -> int:
@@ -344,7 +347,8 @@ def reviewed_examples(engine: Engine, reviewed: Path) -> dict[str, list[str]]:
     )
     with engine.connect() as connection:
         for event_id, text, intent, at in connection.execute(query):
-            line, key = _one_line(str(text or "")), plain(str(text or ""))
+            masked = mask(str(text or ""))  # rows indexed before the masker knew a spelling may still hold it
+            line, key = _one_line(masked), plain(masked)
             if not key or key in skip or intent not in intents:
                 continue
             candidate = (at or datetime.min, int(event_id), str(intent), line)

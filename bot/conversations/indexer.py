@@ -25,6 +25,7 @@ import sqlalchemy.exc
 from sqlalchemy.engine import Connection, Engine
 
 from bot.conversations.models import FALLBACK_INTENTS, LOW_CONFIDENCE, Conversation, IndexState, Message, ensure_tables
+from bot.privacy import mask
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _user(batch: _Batch, event_id: int, sender: str, at: datetime, data: dict[st
         "sender_id": sender,
         "at": at,
         "channel": channel,
-        "text": str(data.get("text") or ""),
+        "text": mask(str(data.get("text") or "")),  # the store masked it; events written before it knew a spelling
         "intent": intent,
         "confidence": confidence,
         "entities": [

@@ -22,6 +22,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from bot.config import settings
 from bot.conversations.models import FALLBACK_INTENTS, Conversation, Message, ensure_tables
+from bot.privacy import mask
 from kb.query import CITY_TZ
 from kb.session import get_engine
 
@@ -413,13 +414,13 @@ def _user_item(
         "user",
         event_id,
         at,
-        text=str(data.get("text") or ""),
+        text=mask(str(data.get("text") or "")),  # shown to supervisors: masked again, whatever was stored
         intent=intent.get("name"),
         confidence=intent.get("confidence"),
         entities=_entities(parse),
     )
     if message is not None:  # the indexed row: what the indexer made of it, plus ratings and flags
-        item.text, item.intent, item.confidence = message["text"], message["intent"], message["confidence"]
+        item.text, item.intent, item.confidence = mask(message["text"]), message["intent"], message["confidence"]
         item.entities = list(message["entities"] or item.entities)
         item.fallback, item.rating = bool(message["fallback"]), message["rating"]
         item.flagged, item.flag_note = bool(message["flagged"]), message["flag_note"]
@@ -429,7 +430,7 @@ def _user_item(
 def _bot_item(event_id: int, at: datetime, data: Mapping[str, Any]) -> TranscriptItem:
     extra = data.get("data") or {}
     buttons = [str(b.get("title", "")) for b in extra.get("buttons") or [] if isinstance(b, dict)]
-    return TranscriptItem("bot", event_id, at, text=str(data.get("text") or ""), buttons=buttons)
+    return TranscriptItem("bot", event_id, at, text=mask(str(data.get("text") or "")), buttons=buttons)
 
 
 def transcript(key: str, url: str | None = None, limit: int = MAX_TRANSCRIPT_EVENTS) -> Transcript | None:

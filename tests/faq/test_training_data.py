@@ -253,3 +253,21 @@ def test_a_refused_or_failed_training_falls_back_but_a_refusal_stands_in_the_end
         with pytest.raises(retrain.GateRefused):
             retrain.train_with_fallbacks(options, Path("models"), Path("live.tar.gz"), 2, {})
     assert tried == attempts
+
+
+def test_numbers_in_faq_phrases_are_masked_in_training_data_and_export(tmp_path: Path, kb_url: str) -> None:
+    """Issue 17.3: every writer of training data, FAQ files and exports masks (a paraphrase pasted from a chat)."""
+    root = project_copy(tmp_path)
+    item = faq.FaqInput(
+        question="图书馆几点开门，我电话一三八零零一三八零零零",
+        answer="测试答案：开放时间以市文广旅局通知为准。",
+        office="culture",
+        paraphrases=["图书馆开放时间", "卡号6222 0212 3456 7890 能借书吗", "图书馆周末开不开"],
+    )
+    faq.save_one(item, "王芳", url=kb_url)
+    nlu, _ = faq.write_training_data(root, kb_url)
+    texts = {m.get("text") for m in load_data(str(nlu)).intent_examples}
+    assert texts == {"图书馆几点开门，我电话[手机号]", "图书馆开放时间", "卡号[银行卡号] 能借书吗", "图书馆周末开不开"}
+    exported = faq.export_csv(kb_url)
+    assert "一三八零零" not in exported and "6222" not in exported
+    assert "[手机号]" in exported and "[银行卡号]" in exported

@@ -120,7 +120,8 @@ def test_the_resident_sees_the_new_status(
     change(console, admin, ticket.number, status="处理中", note="已派人", expected="受理")
     assert get_ticket(ticket.number.lower(), url=console.database_url).status == "处理中"
     monkeypatch.setenv("DATABASE_URL", console.database_url)
-    tracker = make_tracker(intent="ask_ticket_status", text=f"{ticket.number}到哪一步了")
+    # The conversation that filed it (any other one needs the check code: tests/actions/test_tickets.py).
+    tracker = make_tracker(intent="ask_ticket_status", text=f"{ticket.number}到哪一步了", sender_id=ticket.sender_id)
     # A thread of its own: the session's sync Playwright keeps an event loop running in this one.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, ActionTicketStatus().run(dispatcher, tracker, {})).result(timeout=30)

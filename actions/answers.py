@@ -22,7 +22,7 @@ from actions.render import (
     template,
     topic_buttons,
 )
-from bot.nlu.aspects import aspects_in
+from bot.nlu.aspects import PERSON, aspects_in
 from bot.text import squeeze, to_simplified
 from kb import faq, query
 
@@ -105,13 +105,32 @@ def plan_turn(tracker: Tracker, topic: str, followup: bool, aspects: list[str]) 
     return topics_in_order(text, answer, diet_ranking(tracker))
 
 
+def other_county_asked(text: str, answer: query.TopicAnswer) -> str | None:
+    """The county a question names when the topic is one county's own (确山县's vegetable base) and it is another."""
+    if not answer.office_short.endswith("县"):
+        return None
+    counties = COUNTIES.findall(to_simplified(text))
+    if any(answer.office_short.startswith(county) for county in counties):
+        return None  # 俺是泌阳哩 想去确山基地干活: its own county is asked about
+    return counties[0] if counties else None
+
+
+def refers_back(text: str) -> bool:
+    """The question is about what was just talked about: "also" (他也能办一张不), "this matter", or "can (he / my
+    child / we) do it?" with no object after the verb (俺孩子才上小学 能办不)."""
+    simplified = squeeze(text)
+    return bool(
+        REFERS_BACK.search(simplified) or (ASKS_FOR_SOMEONE.search(simplified) and OBJECTLESS.search(simplified))
+    )
+
+
 def current_if_closer(text: str, classified: query.TopicAnswer, current: str | None) -> query.TopicAnswer:
     """The current topic instead of the classified one when the words fit it better, or when the question refers
     back to it ("also": 俺弟还在上初中 他也能办一张不 asks about the card, though 初中 is a school word)."""
     current_answer = query.answer_for_intent(current) if current and current != classified.intent else None
     if current_answer is None:
         return classified
-    if REFERS_BACK.search(to_simplified(text)):
+    if refers_back(text):
         return current_answer
     scores = {a.intent: score for score, a in query.ranked(text, answers=[classified, current_answer])}
     if scores.get(current_answer.intent, 0) > scores.get(classified.intent, 0) < CLEAR_TOPIC_SCORE:
@@ -128,6 +147,12 @@ def say_turn(
 ) -> List[Dict[str, Any]]:
     main = turn[0]
     question = tracker.latest_message.get("text") or ""
+    other_county = other_county_asked(question, main) if len(turn) == 1 else None
+    if other_county:  # 那泌阳呢 about 确山's vegetable base: the briefing says nothing of 泌阳
+        county = main.office_short
+        text = template(domain, "utter_other_county", title=main.title, county=county, asked=other_county)
+        dispatcher.utter_message(text=text)
+        return [SlotSet("answered_topics", [])]
     if len(turn) > 1:
         say_several(dispatcher, domain, turn)
         aspect = OVERVIEW
@@ -194,6 +219,13 @@ CLAUSE_BREAK = re.compile(rf"[。？?！!；;，,、\s]+|({_CONNECTIVES})")
 CONNECTIVE = re.compile(_CONNECTIVES)
 # "Also" in a yes/no question, "this matter": the question is about what was just talked about.
 REFERS_BACK = re.compile(r"也(能|可以|有|算|中|行|收|管|要|得)|这事|这个事|这件事|这项")
+# "Can (he / my child / we) do it?" with no object after the verb: "it" is the current topic
+# (俺孩子才上小学 能办不, 俺是信阳哩 在驻马店打工 能在这办不); the words before only describe the person.
+OBJECTLESS = re.compile(
+    r"(能|可以|中)(在这|在这儿|在这里|在那|自己)?(办|用|领|申请|报|弄)(一张|一个|个)?(不|吗|么|嘛)\W*$"
+)
+ASKS_FOR_SOMEONE = re.compile(rf"{PERSON.pattern}|俺|我|咱")
+COUNTIES = re.compile(r"驿城区|西平|上蔡|平舆|正阳|确山|泌阳|汝南|遂平|新蔡")
 # A question word, a question mark or a sentence-final question particle.
 QUESTION = re.compile(
     r"[?？吗呢么嘛]|[不没]$|咋|怎|啥|什么|哪|多少|几|谁|能不能|是不是|有没有|可不可以|中不中|行不行|"
@@ -278,7 +310,8 @@ def clause_topic(clause: str, answers: list[query.TopicAnswer], likely: list[str
     chosen = tied[0] if len(tied) == 1 else primary[0] if len(primary) == 1 else next(iter(ranked_tied), None)
     if chosen is None:
         return None
-    clear = top_score >= CLEAR_TOPIC_SCORE or (top_score >= RANKED_TOPIC_SCORE and chosen.intent in likely)
+    # A weak match (有没有上保险: 保险) names a topic only if DIET ranks it first or second for the whole message.
+    clear = top_score >= CLEAR_TOPIC_SCORE or (top_score >= RANKED_TOPIC_SCORE and chosen.intent in likely[:2])
     return chosen if clear else None
 
 
@@ -315,7 +348,8 @@ class ActionKbFallback(Action):
             if current:  # unsure in general, but the words fit the topic we are talking about
                 return say_turn(dispatcher, tracker, domain, current, asked_aspects(tracker))
             unsure = intent_of(tracker) == "nlu_fallback"
-            if unsure and tracker.get_slot("topic") and asked_aspects(tracker) and not clearly_other(closest, text):
+            other = clearly_other(closest, text) and not refers_back(text)
+            if unsure and tracker.get_slot("topic") and asked_aspects(tracker) and not other:
                 # asks an aspect (有咨询电话没, 要不要各家摊钱) and names no other topic clearly: the current one
                 current_topic = query.answer_for_intent(tracker.get_slot("topic"))
                 if current_topic:

@@ -675,3 +675,41 @@ async def test_a_clause_that_only_tells_the_situation_adds_no_topic(
     )
     events = await answer(dispatcher, domain, tracker)
     assert slots(events)["answered_topics"] == ["ask_medical_insurance_ecert"]
+
+
+async def test_another_county_of_a_county_topic_is_declined_for_that_county(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    # 确山's vegetable base is 确山县's own: the briefing says nothing about 泌阳
+    tracker = ranked_tracker(
+        "ask_followup", "那泌阳呢", [("ask_followup", 1.0)], {"topic": "ask_queshan_agriculture", "aspect": "office"}
+    )
+    tracker.latest_message["entities"] = [aspect("same")]
+    events = await answer(dispatcher, domain, tracker)
+    assert slots(events) == {"answered_topics": []}
+    text = texts(dispatcher)
+    assert "泌阳" in text and "12345" in text and "负责部门" not in text
+
+
+async def test_a_county_topic_asked_with_its_own_county_is_answered(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    text = "俺是泌阳哩 能去确山基地干活不"
+    tracker = ranked_tracker("ask_queshan_agriculture", text, [("ask_queshan_agriculture", 0.8)])
+    events = await answer(dispatcher, domain, tracker)
+    assert slots(events)["answered_topics"] == ["ask_queshan_agriculture"]
+
+
+async def test_unsure_question_for_someone_without_an_object_stays_on_the_topic(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    # 小学 names the school topic, but 能办不 (no object) asks whether the child can get the card being discussed
+    tracker = ranked_tracker(
+        "nlu_fallback",
+        "俺孩子才上小学 能办不",
+        [("nlu_fallback", 0.6), ("ask_school_places", 0.5), ("ask_sscard_apply", 0.2)],
+        {"topic": "ask_sscard_apply"},
+    )
+    tracker.latest_message["entities"] = [aspect("eligible")]
+    events = await ActionKbFallback().run(dispatcher, tracker, domain)
+    assert slots(events)["answered_topics"] == ["ask_sscard_apply"]

@@ -22,7 +22,7 @@ from actions.render import (
     template,
     topic_buttons,
 )
-from bot.nlu.aspects import PERSON, aspects_in
+from bot.nlu.aspects import PERSON, aspects_in, leftover
 from bot.text import squeeze, to_simplified
 from kb import faq, query
 
@@ -340,6 +340,9 @@ class ActionKbFallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[str, Any]]:
         text = tracker.latest_message.get("text") or ""
         try:
+            current_topic = about_current_topic(tracker, text, []) if intent_of(tracker) == "out_of_scope" else None
+            if current_topic:
+                return say_turn(dispatcher, tracker, domain, [current_topic], asked_aspects(tracker))
             several = topics_in_order(text, None, diet_ranking(tracker)) if intent_of(tracker) != "out_of_scope" else []
             if len(several) > 1:  # unsure because it asks two things at once: answer both
                 return say_turn(dispatcher, tracker, domain, several, [])
@@ -347,13 +350,9 @@ class ActionKbFallback(Action):
             current = [a for a in closest if a.intent == tracker.get_slot("topic")]
             if current:  # unsure in general, but the words fit the topic we are talking about
                 return say_turn(dispatcher, tracker, domain, current, asked_aspects(tracker))
-            unsure = intent_of(tracker) == "nlu_fallback"
-            other = clearly_other(closest, text) and not refers_back(text)
-            if unsure and tracker.get_slot("topic") and asked_aspects(tracker) and not other:
-                # asks an aspect (有咨询电话没, 要不要各家摊钱) and names no other topic clearly: the current one
-                current_topic = query.answer_for_intent(tracker.get_slot("topic"))
-                if current_topic:
-                    return say_turn(dispatcher, tracker, domain, [current_topic], asked_aspects(tracker))
+            current_topic = about_current_topic(tracker, text, closest)
+            if current_topic:
+                return say_turn(dispatcher, tracker, domain, [current_topic], asked_aspects(tracker))
             agreed = agreed_topic(text, diet_ranking(tracker)) if closest else None
             if agreed:  # a long message DIET was unsure of, but its words and DIET's ranking point at one topic
                 return say_turn(dispatcher, tracker, domain, [agreed], asked_aspects(tracker))
@@ -370,6 +369,21 @@ class ActionKbFallback(Action):
             logger.exception("KB unreachable during fallback")
             dispatcher.utter_message(response="utter_service_unavailable")
         return [SlotSet("answered_topics", [])]
+
+
+def about_current_topic(tracker: Tracker, text: str, closest: list[query.TopicAnswer]) -> query.TopicAnswer | None:
+    """An aspect asked of the current topic, though DIET was unsure (有咨询电话没, 要不要各家摊钱) or read it as out of
+    scope: when no other topic is named clearly and, if DIET read it as out of scope, every word left besides the
+    aspect is one the topic's KB entry uses (要带身份证不, 入园得准备啥材料 — not 身份证过期了咋弄)."""
+    topic = tracker.get_slot("topic")
+    if not topic or not asked_aspects(tracker) or (clearly_other(closest, text) and not refers_back(text)):
+        return None
+    current = query.answer_for_intent(topic)
+    if current is None:
+        return None
+    if intent_of(tracker) == "out_of_scope" and not query.grounded_in(leftover(squeeze(text)), current):
+        return None
+    return current
 
 
 def clearly_other(closest: list[query.TopicAnswer], text: str) -> bool:

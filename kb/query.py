@@ -136,6 +136,16 @@ def ranked(
     return scored
 
 
+def grounded_in(text: str, answer: TopicAnswer) -> bool:
+    """Every word (two characters or more) of `text` is in what the KB says about the topic, and there is one:
+    要带身份证不 leaves 身份证, which the card's entry lists; 身份证过期了咋弄 leaves 过期 too, which it does not."""
+    words = _tokens(text)
+    fields = [answer.title, answer.question, answer.answer, answer.where, answer.contact, answer.how_long]
+    lists = [*answer.steps, *answer.bring, *answer.figures, *answer.keywords, answer.cost, answer.eligible]
+    said = to_simplified(" ".join(text for text in [*fields, *lists] if text))
+    return bool(words) and all(word in said for word in words)
+
+
 def search(text: str, limit: int = 3, url: str | None = None) -> list[TopicAnswer]:
     """KB topics closest to a free-text question, best first."""
     return [answer for _, answer in ranked(text, url)[:limit]]

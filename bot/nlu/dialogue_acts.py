@@ -98,6 +98,10 @@ class DialogueActs(GraphComponent):
         button = button_intent(squeezed)
         if button:
             return _set_intent(message, button, "button_text", diet, [])
+        subject = what_about(squeezed)
+        if subject is not None and SCOPE.match(subject) and not aspects_in(squeezed):
+            # 俺们西平县呢: the same about a county (DIET may read the county as a form answer, `inform`)
+            return _set_intent(message, "ask_followup", "followup_scope", diet, [("aspect", "same")])
         confidence = float((message.get(INTENT) or {}).get("confidence") or 0)
         if (diet in SERVICE_INTENTS or diet.startswith("faq")) and confidence >= SERVICE_CONFIDENCE:
             return None  # a staff FAQ (想献血去哪) is its own topic, whatever aspect words it has
@@ -118,7 +122,9 @@ class DialogueActs(GraphComponent):
             return None  # 那村里网线啥时候通: a new subject the KB does not know
         if aspects and not names_topic and self._only_aspects(squeezed, diet, diet_choice(message)):
             return _set_intent(message, "ask_followup", "followup", diet, [("aspect", a) for a in aspects])
-        if aspects and (is_topic(diet) or diet == "nlu_fallback"):  # the fallback may answer the current topic
+        out_of_scope = diet == "out_of_scope" and not squeezed.startswith("那")  # 那养老保险呢: a new subject
+        if aspects and (is_topic(diet) or diet == "nlu_fallback" or out_of_scope):
+            # the fallback may answer the current topic, out of scope only if its words are the topic's own
             return _add_entities(message, "topic_aspect", diet, [("aspect", a) for a in aspects])
         return None
 

@@ -713,3 +713,25 @@ async def test_unsure_question_for_someone_without_an_object_stays_on_the_topic(
     tracker.latest_message["entities"] = [aspect("eligible")]
     events = await ActionKbFallback().run(dispatcher, tracker, domain)
     assert slots(events)["answered_topics"] == ["ask_sscard_apply"]
+
+
+async def test_out_of_scope_in_the_topics_own_words_is_answered_for_the_topic(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    # DIET reads 要带身份证不 as out of scope (身份证 questions are), but the card's entry lists 身份证 itself
+    tracker = ranked_tracker("out_of_scope", "要带身份证不", [("out_of_scope", 0.99)], {"topic": "ask_sscard_apply"})
+    tracker.latest_message["entities"] = [aspect("bring")]
+    events = await ActionKbFallback().run(dispatcher, tracker, domain)
+    assert slots(events)["answered_topics"] == ["ask_sscard_apply"]
+    assert "需要带：" in texts(dispatcher)
+
+
+async def test_out_of_scope_with_words_the_topic_does_not_use_is_declined(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    card = {"topic": "ask_sscard_apply"}
+    tracker = ranked_tracker("out_of_scope", "身份证过期了咋弄", [("out_of_scope", 0.99)], card)
+    tracker.latest_message["entities"] = [aspect("steps")]
+    events = await ActionKbFallback().run(dispatcher, tracker, domain)
+    assert slots(events) == {"answered_topics": []}
+    assert "负责部门" not in texts(dispatcher)

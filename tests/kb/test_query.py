@@ -53,3 +53,11 @@ def test_an_answer_and_its_related_topics_come_together(kb_url: str) -> None:
     assert answer == query.answer_for_intent("ask_sscard_apply")
     assert answer is not None and related == query.answers_by_id(answer.related) and related
     assert query.answer_with_related("ask_weather") == (None, [])
+
+
+def test_grounded_in_needs_every_word_in_the_topics_entry(kb_url: str) -> None:
+    card = query.answer_for_intent("ask_sscard_apply")
+    assert card is not None
+    assert query.grounded_in("身份证", card)  # the entry lists 身份证件 to bring
+    assert not query.grounded_in("身份证过期", card)  # 过期 is nowhere in it
+    assert not query.grounded_in("", card)

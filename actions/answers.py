@@ -310,8 +310,8 @@ def clause_topic(clause: str, answers: list[query.TopicAnswer], likely: list[str
     chosen = tied[0] if len(tied) == 1 else primary[0] if len(primary) == 1 else next(iter(ranked_tied), None)
     if chosen is None:
         return None
-    # A weak match (有没有上保险: 保险) names a topic only if DIET ranks it first or second for the whole message.
-    clear = top_score >= CLEAR_TOPIC_SCORE or (top_score >= RANKED_TOPIC_SCORE and chosen.intent in likely[:2])
+    # A weak match (有没有上保险: 保险) names a topic only if DIET ranks it first for the whole message.
+    clear = top_score >= CLEAR_TOPIC_SCORE or (top_score >= RANKED_TOPIC_SCORE and chosen.intent in likely[:1])
     return chosen if clear else None
 
 

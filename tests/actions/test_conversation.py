@@ -735,3 +735,13 @@ async def test_out_of_scope_with_words_the_topic_does_not_use_is_declined(
     events = await ActionKbFallback().run(dispatcher, tracker, domain)
     assert slots(events) == {"answered_topics": []}
     assert "负责部门" not in texts(dispatcher)
+
+
+async def test_what_about_a_new_subject_with_no_shared_word_follows_diet(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    jobs = {"topic": "ask_employment"}
+    tracker = ranked_tracker("ask_disabled_jobs", "那残疾人呢", [("ask_disabled_jobs", 0.8)], jobs)
+    tracker.latest_message["entities"] = [aspect("eligible")]
+    events = await answer(dispatcher, domain, tracker)
+    assert slots(events)["answered_topics"] == ["ask_disabled_jobs"]

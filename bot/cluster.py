@@ -10,7 +10,10 @@ Tests and the benchmark use `Cluster` directly, with their own ports, database a
 from __future__ import annotations
 
 import argparse
+import grp
+import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -36,6 +39,23 @@ NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/ngin
 # it must stay longer than the slowest turn, or two turns of one conversation could overlap.
 LOCK_LIFETIME_SECONDS = 20
 START_TIMEOUT_SECONDS = 300.0
+LIVE_MODEL_NAME = "model.tar.gz"
+# The model server, a second `server` of the same nginx: the live model file with nginx's own ETag (its mtime and
+# size), so Rasa's `If-None-Match` gets 304 until the file is replaced. Only this one URL; localhost only.
+MODEL_SERVER = """
+    server {{
+        listen 127.0.0.1:{port};
+        server_name _;
+        location = /{name} {{
+            alias {path};
+            default_type application/gzip;
+            add_header filename {name};
+        }}
+        location / {{
+            return 404;
+        }}
+    }}
+"""
 
 
 class ClusterError(Exception):
@@ -59,6 +79,19 @@ class ClusterConfig:
     read_timeout: str = "60s"
     access_log: bool = False
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # Rasa's model server: nginx serves the live model on this port and every instance pulls it from there
+    # (endpoints.yml `models:`); None: no model server (the instances keep the model they started with).
+    model_port: int | None = None
+    model_pull_seconds: int = 10
+
+    @property
+    def live_model(self) -> Path:
+        """The model every instance pulls: `bot.deploy.publish` replaces this file, nginx serves it."""
+        return self.work_dir / "model" / LIVE_MODEL_NAME
+
+    @property
+    def model_url(self) -> str:
+        return f"http://127.0.0.1:{self.model_port}/{LIVE_MODEL_NAME}"
 
 
 def nginx_binary() -> str:
@@ -76,12 +109,16 @@ def nginx_config(config: ClusterConfig) -> str:
     # such timeout must not take a live instance out of the ring.
     servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=5 fail_timeout=5s;" for port in config.rasa_ports)
     values = {
+        "user": f"{pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name}",
         "prefix": str(prefix),
         "access_log": f"{prefix / 'access.log'} cluster" if config.access_log else "off",
         "max_body": config.max_body,
         "rasa_servers": servers,
         "listen": f"127.0.0.1:{config.public_port}",
         "read_timeout": config.read_timeout,
+        "model_server": ""
+        if config.model_port is None
+        else MODEL_SERVER.format(port=config.model_port, name=LIVE_MODEL_NAME, path=config.live_model),
     }
     text = TEMPLATE.read_text(encoding="utf-8")
     for key, value in values.items():
@@ -100,6 +137,12 @@ def endpoints_yml(config: ClusterConfig) -> str:
         "  type: bot.tracker_store.MaskingSQLTrackerStore  # DATABASE_URL",
         f'  spool_dir: "{config.work_dir / "spool"}"',
     ]
+    if config.model_port is not None:
+        lines += [  # Rasa's model server: each instance asks every N s and loads the model when its ETag changes
+            "models:",
+            f'  url: "{config.model_url}"',
+            f"  wait_time_between_pulls: {config.model_pull_seconds}",
+        ]
     if redis is not None:
         lines += [
             "lock_store:",
@@ -166,20 +209,29 @@ class Cluster:
             "RASA_URL": self.url,
             "SANIC_HOST": "127.0.0.1",
             "TICKET_LOCK_LIFETIME": str(LOCK_LIFETIME_SECONDS),
+            **(
+                {"RASA_INSTANCES": ",".join(self.instance_urls()), "LIVE_MODEL_FILE": str(self.config.live_model)}
+                if self.config.model_port is not None
+                else {}
+            ),
             **self.config.extra_env,
         }
 
     def commands(self) -> dict[str, list[str]]:
         config, work = self.config, self.config.work_dir
         commands = {"actions": actions_command(config.action_port)}
+        # nginx first: with a model server the instances pull their first model from it as they start.
+        commands["nginx"] = [nginx_binary(), "-p", str(work / "nginx"), "-c", str(work / "nginx" / "nginx.conf")]
+        commands["nginx"] += ["-g", "daemon off;"]
         for number, port in enumerate(config.rasa_ports, start=1):
             endpoints, credentials = work / "endpoints.yml", ROOT / "credentials.yml"
             commands[f"rasa{number}"] = rasa_command(config.model, port, config.token, endpoints, credentials)
         if config.web_port is not None:
             commands["web"] = [sys.executable, "-m", "bot.web"]
-        commands["nginx"] = [nginx_binary(), "-p", str(work / "nginx"), "-c", str(work / "nginx" / "nginx.conf")]
-        commands["nginx"] += ["-g", "daemon off;"]
         return commands
+
+    def instance_urls(self) -> list[str]:
+        return [self.rasa_url(number) for number in range(1, len(self.config.rasa_ports) + 1)]
 
     def write_files(self) -> None:
         work = self.config.work_dir
@@ -187,6 +239,18 @@ class Cluster:
             (work / folder).mkdir(parents=True, exist_ok=True)
         (work / "nginx" / "nginx.conf").write_text(nginx_config(self.config), encoding="utf-8")
         (work / "endpoints.yml").write_text(endpoints_yml(self.config), encoding="utf-8")
+        if self.config.model_port is not None:
+            from bot.deploy import publish
+
+            publish(self.config.model, self.config.live_model)
+            # `python -m bot retrain` started in another shell finds the instances here (make run-cluster's folder
+            # is var/cluster: bot.deploy.DEPLOY_FILE)
+            (work / "deploy.json").write_text(json.dumps(self.deploy_settings()), encoding="utf-8")
+
+    def deploy_settings(self) -> dict[str, object]:
+        """Where a new model goes live (bot.deploy.Target reads it from RASA_INSTANCES and LIVE_MODEL_FILE, or from
+        var/cluster/deploy.json while `make run-cluster` runs)."""
+        return {"rasa_url": self.url, "instances": self.instance_urls(), "live_model": str(self.config.live_model)}
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         self.write_files()
@@ -226,7 +290,8 @@ class Cluster:
         ]
         urls += [f"http://127.0.0.1:{self.config.action_port}/health", f"{self.url}/"]
         for url in urls:
-            while not _answers(url):
+            # an instance answers /status with 200 once it has a model (409 before: e.g. the first pull failed)
+            while not _answers(url, ok=200 if "/status?" in url else 499):
                 dead = [name for name, process in self.processes.items() if process.poll() is not None]
                 if dead:
                     raise ClusterError(f"{', '.join(dead)} stopped while starting:\n{self.tail(dead[0])}")
@@ -245,6 +310,7 @@ class Cluster:
         process.wait(timeout=10)
 
     def stop(self) -> None:
+        (self.config.work_dir / "deploy.json").unlink(missing_ok=True)  # nothing to deploy to any more
         for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -257,9 +323,9 @@ class Cluster:
                 process.wait(timeout=10)
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, ok: int = 499) -> bool:
     try:
-        return requests.get(url, timeout=2).status_code < 500
+        return requests.get(url, timeout=2).status_code <= ok
     except requests.RequestException:
         return False
 
@@ -288,6 +354,7 @@ def main() -> int:
     config.rasa_ports = (ports.rasa_port + 6, ports.rasa_port + 7)  # 5011 and 5012 by default
     config.action_port, config.web_port = ports.action_port, web_settings().port
     config.max_body = str(limit_settings().request_max_bytes)
+    config.model_port = ports.rasa_port + 8  # 5013: the model server the instances pull from
     cluster = Cluster(config)
     try:
         ensure_database(database_url)

@@ -9,8 +9,9 @@
    existing intents and FAQs), a full train otherwise (Rasa's training cache reuses unchanged components);
 5. evaluates on the NLU hold-out file and on every new FAQ's question and paraphrases;
 6. refuses, saying why, if hold-out accuracy drops by more than one point or a new FAQ is not recognised;
-7. otherwise ``PUT /model`` with the server's token (Rasa loads the new model, then swaps it in: no request fails);
-   the model and its scores go into ``MODELS_DIR/registry.json``, which keeps the last five.
+7. otherwise puts it live on every Rasa instance (bot/deploy.py: ``PUT /model`` to the one server of `make run`,
+   or the model server every instance of `make run-cluster` pulls from; Rasa loads the new model, then swaps it
+   in: no request fails); the model and its scores go into ``MODELS_DIR/registry.json``, which keeps the last five.
 
 ``python -m bot rollback`` puts the previous model back. Every step is in the audit log (``kb.audit``).
 """
@@ -36,6 +37,8 @@ import requests
 import yaml
 
 from bot.config import ROOT, VAR_DIR, settings
+from bot.deploy import DeployError, Target, model_id
+from bot.deploy import deploy as deploy_everywhere
 from kb import audit, faq
 
 KEEP_MODELS = 5
@@ -70,6 +73,7 @@ class ModelRecord:
     mode: str  # full | finetune | initial
     labels: list[str] = field(default_factory=list)
     inputs: str = ""  # hash of config, domain and the generated FAQ rule: finetune only when unchanged
+    model_id: str = ""  # Rasa's id of the model (its metadata), which each instance's /status reports
     holdout_accuracy: float | None = None
     in_scope_accuracy: float | None = None
     oos_recall: float | None = None
@@ -78,20 +82,6 @@ class ModelRecord:
     faq_checked: int = 0
     status: str = "candidate"  # candidate | live | previous | refused | retired
     deployed_at: str = ""
-
-
-@dataclass
-class Target:
-    """The running Rasa server to deploy to."""
-
-    url: str
-    token: str
-
-    @classmethod
-    def from_settings(cls) -> Target:
-        from bot.serve import rasa_token
-
-        return cls(settings().rasa_url, rasa_token())
 
 
 @dataclass
@@ -130,6 +120,7 @@ def _prune(models_dir: Path, records: list[ModelRecord]) -> list[ModelRecord]:
     for old in deployed[:-KEEP_MODELS]:
         with contextlib.suppress(FileNotFoundError):
             Path(old.file).unlink()
+        gate_file(Path(old.file)).unlink(missing_ok=True)
         old.status = "retired"
     return [r for r in records if r.status != "retired"][-(KEEP_MODELS * 4) :]
 
@@ -256,6 +247,19 @@ class Scores:
     errors: list[dict[str, str]]
     faq_missed: dict[str, list[str]]  # FAQ key → its phrases the model did not give to it
     faq_checked: int
+    parses: list[dict[str, Any]] = field(default_factory=list)  # what the model said of each hold-out message
+
+
+def gate_file(model: Path) -> Path:
+    """The gate's parse of every hold-out message, kept beside the model: the live servers must answer the same."""
+    return model.with_name(model.name.removesuffix(".tar.gz") + ".gate.json")
+
+
+def parse_record(text: str, parsed: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a parse that must be the same wherever the model answers: intent, confidence, ranking."""
+    intent = parsed.get("intent") or {}
+    ranking = [[r.get("name"), r.get("confidence")] for r in parsed.get("intent_ranking") or []]
+    return {"text": text, "intent": intent.get("name"), "confidence": intent.get("confidence"), "ranking": ranking}
 
 
 def evaluate(model: Path, root: Path, new_faqs: list[faq.FaqView], url: str | None = None) -> Scores:
@@ -264,7 +268,7 @@ def evaluate(model: Path, root: Path, new_faqs: list[faq.FaqView], url: str | No
 
     from bot.evaluate import score
 
-    pairs, faq_pairs = asyncio.run(_predict(model, _holdout_examples(root), new_faqs, url))
+    pairs, faq_pairs, parses = asyncio.run(_predict(model, _holdout_examples(root), new_faqs, url))
     report = score(pairs)
     missed: dict[str, list[str]] = {}
     for view, phrase, predicted in faq_pairs:
@@ -278,24 +282,28 @@ def evaluate(model: Path, root: Path, new_faqs: list[faq.FaqView], url: str | No
         report.errors,
         missed,
         len({view.key for view, _, _ in faq_pairs}),
+        parses,
     )
 
 
 async def _predict(
     model: Path, holdout: list[tuple[str, str]], new_faqs: list[faq.FaqView], url: str | None = None
-) -> tuple[list[tuple[str, str, str]], list[tuple[faq.FaqView, str, str]]]:
+) -> tuple[list[tuple[str, str, str]], list[tuple[faq.FaqView, str, str]], list[dict[str, Any]]]:
     from bot.evaluate import load_agent, routed_intent
 
     agent = load_agent(model)
+    parses: list[dict[str, Any]] = []
 
     async def intent_of(text: str) -> str:
         parsed = await agent.parse_message(text)
+        parses.append(parse_record(text, parsed))
         # An emergency is scored as the topic that handles the same situation, as `make holdout` does.
         return faq.topic_intent({**parsed["intent"], "name": routed_intent(parsed)}, url)
 
     pairs = [(text, expected, await intent_of(text)) for text, expected in holdout]
+    holdout_parses = list(parses)
     faq_pairs = [(view, p, await intent_of(p)) for view in new_faqs for p in faq._phrases_of(view)]
-    return pairs, faq_pairs
+    return pairs, faq_pairs, holdout_parses
 
 
 def gate(scores: Scores, baseline: float | None) -> list[str]:
@@ -311,16 +319,18 @@ def gate(scores: Scores, baseline: float | None) -> list[str]:
     return reasons
 
 
-def deploy(target: Target, model: Path, timeout: float = 300) -> None:
-    """PUT /model: Rasa loads the new model beside the old one and then swaps; requests keep being answered."""
-    response = requests.put(
-        f"{target.url}/model",
-        params={"token": target.token},
-        json={"model_file": str(model.resolve())},
-        timeout=timeout,
-    )
-    if response.status_code != 204:
-        raise RetrainError(f"Rasa 服务器拒绝加载模型 {model.name}：HTTP {response.status_code} {response.text[:300]}")
+def deploy(target: Target, model: Path, timeout: float = 300, say: Progress | None = None) -> None:
+    """Put `model` live on every Rasa instance (bot/deploy.py: PUT /model to the one server, or the cluster's model
+    server that every instance pulls from)."""
+    try:
+        lagging = deploy_everywhere(target, model, timeout)
+    except (DeployError, requests.RequestException) as error:
+        raise RetrainError(str(error)) from error
+    if lagging and say is not None:
+        say(
+            f"提示：实例 {'、'.join(lagging)} 尚未加载新模型（停机或太忙）；它们恢复后会自动加载。"
+            "控制台“训练与上线”页列出每个实例当前的模型。"
+        )
 
 
 def server_parse(target: Target) -> faq.Parse:
@@ -372,7 +382,7 @@ def _baseline(
         current = latest_model(models_dir)
         if current is None:
             return None, None
-        live = ModelRecord(str(current.resolve()), "", "", "initial", status="live")
+        live = ModelRecord(str(current.resolve()), "", "", "initial", status="live", model_id=model_id(current))
         records.append(live)
     if live.holdout_accuracy is None and Path(live.file).is_file():
         options.progress(f"评估当前模型 {Path(live.file).name}（留出集）")
@@ -512,6 +522,7 @@ def consider(options: Options, model: Path, mode: str, models_dir: Path | None =
         misroutes=scores.misroutes,
         faq_recognised=scores.faq_checked - len(scores.faq_missed),
         faq_checked=scores.faq_checked,
+        model_id=model_id(model),
     )
     seconds = {"evaluate": time.monotonic() - started}
     reasons = gate(scores, baseline)
@@ -529,10 +540,12 @@ def consider(options: Options, model: Path, mode: str, models_dir: Path | None =
     if final != model:
         shutil.move(str(model), final)
     record.file = str(final.resolve())
+    gate_file(final).write_text(json.dumps(scores.parses, ensure_ascii=False), encoding="utf-8")
     started = time.monotonic()
     if options.deploy:
-        say(f"6/6 上线：PUT /model 到 {target.url}")
-        deploy(target, final)
+        where = f"模型服务器，{len(target.instances)} 个实例" if target.live_model else f"PUT /model 到 {target.url}"
+        say(f"6/6 上线（{where}）")
+        deploy(target, final, say=say)
         _mark_live(records, record)
         audit.record(options.actor, "deploy", final.name, {"accuracy": scores.accuracy}, url=options.url)
         _stamp(options, folder, final)
@@ -592,7 +605,7 @@ def rollback(
         if live is None or not previous:
             raise RetrainError("没有可以回滚到的上一个模型（注册表里只有当前模型）")
         restored = previous[-1]
-        deploy(target or Target.from_settings(), Path(restored.file))
+        deploy(target or Target.from_settings(), Path(restored.file), say=print)
         live.status = "rolled-back"
         restored.status = "live"
         restored.deployed_at = datetime.utcnow().isoformat(timespec="seconds")

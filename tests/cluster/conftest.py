@@ -51,6 +51,8 @@ def cluster(model_path: Path, cluster_database: str, tmp_path_factory: pytest.Te
         access_log=True,
         read_timeout="600s",  # a loaded 2-core machine answers slowly; nginx must not cut a running turn
         extra_env={"ALERTS_FILE": str(tmp_path_factory.mktemp("alerts") / "alerts.jsonl")},
+        model_port=free_port(),  # the model server the instances pull from (a retrained model reaches them all)
+        model_pull_seconds=2,
     )
     running = Cluster(config)
     running.start(timeout=900)  # loading the model takes ~15 s on an idle machine, minutes on a busy one

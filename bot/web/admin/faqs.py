@@ -18,6 +18,7 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, redirect
@@ -27,6 +28,9 @@ from bot.config import ROOT, VAR_DIR, settings
 from bot.web.admin.auth import not_allowed
 from bot.web.admin.pages import csrf_field, esc, link, message, options, page, table, when
 from kb import audit, faq
+
+if TYPE_CHECKING:
+    from bot.deploy import InstanceModel
 
 ROLES = ("supervisor", "staff")
 PROGRESS_FILE = VAR_DIR / "retrain-progress.txt"
@@ -172,7 +176,26 @@ def retrain_running() -> bool:
     return is_running(settings().models_dir)
 
 
-def _models_page(request: Request, text: str = "", kind: str = "error", status: int = 200) -> HTTPResponse:
+async def _instances_section() -> str:
+    """Which model each Rasa instance serves now (asked in a worker thread: an instance may be slow or down)."""
+    from bot.deploy import Target, instance_models
+    from bot.retrain import load_registry
+
+    target = await asyncio.get_running_loop().run_in_executor(None, Target.from_settings)
+    records = load_registry(settings().models_dir)
+    found = await asyncio.get_running_loop().run_in_executor(None, instance_models, target, records)
+    return instances_table(found)
+
+
+def instances_table(found: list[InstanceModel]) -> str:
+    """The console's table of bot.deploy.InstanceModel rows."""
+    rows = [[esc(i.server), esc(i.model), esc(i.model_id[:12]), esc("是" if i.live else "否")] for i in found]
+    return "<h2>各实例当前模型</h2>" + table(("实例", "模型", "模型 ID", "是注册表中的在线模型"), rows)
+
+
+def _models_page(
+    request: Request, text: str = "", kind: str = "error", status: int = 200, instances: str = ""
+) -> HTTPResponse:
     from bot.retrain import load_registry
 
     login = request.ctx.login
@@ -206,6 +229,7 @@ def _models_page(request: Request, text: str = "", kind: str = "error", status: 
     body = (
         f"{refresh}{message(text, kind)}{buttons}<h2>训练进度</h2>"
         f'<pre class="progress" role="log">{esc(progress) or "尚未训练。"}</pre>'
+        f"{instances}"
         "<h2>模型（保留最近五个已上线的模型）</h2>"
         f"{table(('模型', '状态', '留出集准确率', '新 FAQ 识别', '方式', '训练', '上线时间'), rows)}"
         f"<h2>操作记录</h2>{table(('时间', '操作人', '操作', '对象', '详情'), events)}"
@@ -335,7 +359,7 @@ def add_routes(bp: Blueprint) -> None:
 
     @bp.get("/models")
     async def models_page(request: Request) -> HTTPResponse:
-        return not_allowed(request, *ROLES) or _models_page(request)
+        return not_allowed(request, *ROLES) or _models_page(request, instances=await _instances_section())
 
     @bp.post("/models/retrain")
     async def models_retrain(request: Request) -> HTTPResponse:
@@ -358,7 +382,8 @@ def add_routes(bp: Blueprint) -> None:
             record = await asyncio.get_running_loop().run_in_executor(None, rollback, actor)
         except RetrainError as error:
             return _models_page(request, f"回滚失败：{error}", status=409)
-        return _models_page(request, f"已回滚到 {Path(record.file).name}。", "ok")
+        text = f"已回滚到 {Path(record.file).name}。"
+        return _models_page(request, text, "ok", instances=await _instances_section())
 
 
 def _jieba_page(request: Request, text: str, notice: str = "", kind: str = "error", status: int = 200) -> HTTPResponse:

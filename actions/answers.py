@@ -22,7 +22,7 @@ from actions.render import (
     template,
     topic_buttons,
 )
-from bot.nlu.aspects import PERSON, aspects_in, leftover
+from bot.nlu.aspects import PERSON, SCOPE_WORDS, aspects_in, leftover
 from bot.text import squeeze, to_simplified
 from kb import faq, query
 
@@ -124,13 +124,21 @@ def refers_back(text: str) -> bool:
     )
 
 
+def only_place_links(text: str, classified: query.TopicAnswer) -> bool:
+    """The classified topic shares only a place name with the question (确山县能建几个 while talking about parking
+    spaces: 确山 is also the vegetable base's county): a place narrows the question, it does not change the topic."""
+    with_places = query.ranked(text, answers=[classified])
+    without = query.ranked(SCOPE_WORDS.sub("", to_simplified(text)), answers=[classified])
+    return bool(with_places) and not without
+
+
 def current_if_closer(text: str, classified: query.TopicAnswer, current: str | None) -> query.TopicAnswer:
     """The current topic instead of the classified one when the words fit it better, or when the question refers
     back to it ("also": 俺弟还在上初中 他也能办一张不 asks about the card, though 初中 is a school word)."""
     current_answer = query.answer_for_intent(current) if current and current != classified.intent else None
     if current_answer is None:
         return classified
-    if refers_back(text):
+    if refers_back(text) or only_place_links(text, classified):
         return current_answer
     scores = {a.intent: score for score, a in query.ranked(text, answers=[classified, current_answer])}
     if scores.get(current_answer.intent, 0) > scores.get(classified.intent, 0) < CLEAR_TOPIC_SCORE:

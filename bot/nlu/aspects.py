@@ -95,7 +95,7 @@ WHAT_ABOUT = re.compile(r"^(那|那么|那要是|要是|如果是)?(?P<subject>.
 # What remains once aspects, people and filler are taken out; more than a few characters means a subject.
 _FILLER = re.compile(
     r"[\s\W\d_]|那么|那个|这个|请问|问一下|一下|想问|麻烦|谢谢|还是|的话|举报|投诉|报名|理赔|申请|预约|登记|一般|来人|"
-    r"出去|进去|自己|现在|"
+    r"出去|进去|自己|现在|负责|管理|处理|"
     r"[那这的了吗呢啊呀吧嘞哩么嘛我俺咱你恁他她们要需得能可以不是有没还都就也在去到给想问再个些一点儿哈中行好"
     r"嗯额哦诶呐捏多少几啥什咋怎样办理弄搞整拿领用岁十百大老腿脚方便部门管住上改修装交花算送打看查找套回盏件例场次户所台辆座条万千]|今年|去年|一共|总共|全市"
 )

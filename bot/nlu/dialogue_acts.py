@@ -57,7 +57,12 @@ def topic_keywords(entries_dir: Path) -> frozenset[str]:
     for path in sorted(entries_dir.glob("*.yml")):
         for entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("entries", []):
             words.update(str(word) for word in [*(entry.get("keywords") or []), entry.get("title", "")] if word)
-    return frozenset(w for w in words if len(w) >= 2 and not PERSON.search(w) and not aspects_in(w) and not w.isdigit())
+    # A county is a place a question is narrowed to (俺们汝南哩村子也来演不), not a topic of its own.
+    return frozenset(
+        w
+        for w in words
+        if len(w) >= 2 and not PERSON.search(w) and not aspects_in(w) and not w.isdigit() and not SCOPE.match(w)
+    )
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -132,11 +137,16 @@ class DialogueActs(GraphComponent):
     def _only_aspects(text: str, diet: str, diet_first: str) -> bool:
         """The message asks an aspect and names no KB topic: 要带啥, 俺弟弟智力残疾 能住进去不, 俺是个体户 也能去不.
 
-        Words left over name a subject of their own when DIET is sure of a topic for them (社保的业务能不能在银行办)
-        or reads them as out of scope (那驾驶证咋办, 电费余额咋查): a new question. Otherwise they are said about
-        the current topic.
+        Words left over name a subject of their own when DIET reads them as out of scope (低保咋申请, 电费余额咋查),
+        or when there are more than two of them and DIET is sure of a topic (社保的业务能不能在银行办): a new
+        question. Otherwise they are said about the current topic (哪个部门负责, though DIET guesses a topic).
         """
-        return len(leftover(text)) <= 1 or not (is_topic(diet) or diet_first == "out_of_scope")
+        rest = leftover(text)
+        if len(rest) <= 1:
+            return True
+        if diet_first == "out_of_scope":
+            return False  # 低保咋申请
+        return len(rest) <= 2 or not is_topic(diet)
 
 
 def diet_choice(message: Message) -> str:

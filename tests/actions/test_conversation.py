@@ -745,3 +745,14 @@ async def test_what_about_a_new_subject_with_no_shared_word_follows_diet(
     tracker.latest_message["entities"] = [aspect("eligible")]
     events = await answer(dispatcher, domain, tracker)
     assert slots(events)["answered_topics"] == ["ask_disabled_jobs"]
+
+
+async def test_a_county_name_alone_does_not_change_the_topic(
+    kb_url: str, dispatcher: CollectingDispatcher, domain: dict[str, Any]
+) -> None:
+    # 确山 is the vegetable base's county, but 确山县能建几个 asks about the parking spaces being talked about
+    parking = {"topic": "ask_parking_spaces"}
+    tracker = ranked_tracker("ask_queshan_agriculture", "确山县能建几个", [("ask_queshan_agriculture", 0.8)], parking)
+    tracker.latest_message["entities"] = [aspect("figures")]
+    events = await answer(dispatcher, domain, tracker)
+    assert slots(events)["answered_topics"] == ["ask_parking_spaces"]

@@ -292,6 +292,8 @@ def test_a_staff_faq_with_an_aspect_word_stays_that_faq() -> None:
         ("一般几分钟能到", ("nlu_fallback",), ["how_long"]),
         ("这归哪儿管", ("nlu_fallback",), ["office"]),
         ("离俺家最近哩点咋找", ("nlu_fallback",), ["where"]),
+        ("哪个部门负责", ("ask_manhole_info",), ["office"]),  # DIET's guess from 谁所有谁负责
+        ("俺们汝南哩也能办不", ("nlu_fallback", "ask_runan_streetlights"), ["eligible"]),  # a county is no topic
     ],
 )
 def test_a_followup_may_say_more_than_its_aspect(text: str, ranking: tuple[str, ...], aspects: list[str]) -> None:

@@ -25,9 +25,9 @@ one. `score()` turns that into the figures:
   ⚠️ (goal 0);
 - two-topic messages with every topic answered (goal ≥ 80 %), and how many kept the resident's order.
 
-`conversations_unseen.yml`, when present, holds conversations written after the rules were tuned on
-`conversations.yml`; nobody tunes on it. Its follow-ups, topic turns, declines and misroutes are scored apart
-(`unseen_*`): the honest estimate for residents nobody has seen.
+Every further `conversations_<name>.yml` holds conversations written later, after the rules were tuned on the
+sets before it (`unseen`, then `fresh`); its follow-ups, topic turns, declines and misroutes are scored apart
+(`<name>_*`). The newest set is the honest estimate for residents nobody has seen.
 
 A turn with no expected topic (a chitchat turn, or a follow-up before any topic) is a format error of the file, not
 a pass: `load_sets()` refuses the file and says where.
@@ -57,8 +57,8 @@ from bot.config import ROOT, VAR_DIR
 HOLDOUT_DIR = ROOT / "tests" / "holdout"
 REPORT_FILE = VAR_DIR / "holdout-conversations.json"
 FILES = {"conversations": "conversations.yml", "emergencies": "emergencies.yml", "two_topics": "two_topics.yml"}
-# Optional: conversations written after the rules were tuned on conversations.yml, never tuned on (scored apart).
-UNSEEN_FILE = "conversations_unseen.yml"
+# Optional: conversations written after the rules were tuned on the sets before them (scored apart, per file).
+LATER_SETS = "conversations_*.yml"
 TURN_SLOTS = ("answered_topics", "topic", "aspect", "emergency")
 ASPECTS = {
     "bring",
@@ -122,7 +122,7 @@ class HoldoutSets:
     conversations: tuple[ConversationSpec, ...]
     emergencies: tuple[EmergencySpec, ...]
     two_topics: tuple[TwoTopicSpec, ...]
-    unseen: tuple[ConversationSpec, ...] = ()
+    later: dict[str, tuple[ConversationSpec, ...]] = field(default_factory=dict)  # conversations_<name>.yml
 
 
 def _read_list(path: Path, key: str) -> list[Any]:
@@ -240,14 +240,14 @@ def load_sets(folder: Path = HOLDOUT_DIR, known_topics: set[str] | None = None) 
     missing = [str(path) for path in paths.values() if not path.is_file()]
     if missing:
         raise HoldoutError("Hold-out file missing: " + ", ".join(missing))
-    unseen_path = folder / UNSEEN_FILE
-    unseen = (
-        parse_conversations(_read_list(unseen_path, "conversations"), unseen_path.name, known_topics)
-        if unseen_path.is_file()
-        else ()
-    )
+    later = {
+        path.stem.removeprefix("conversations_"): parse_conversations(
+            _read_list(path, "conversations"), path.name, known_topics
+        )
+        for path in sorted(folder.glob(LATER_SETS))
+    }
     return HoldoutSets(
-        unseen=unseen,
+        later=later,
         conversations=parse_conversations(
             _read_list(paths["conversations"], "conversations"), paths["conversations"].name, known_topics
         ),
@@ -358,11 +358,17 @@ def _figures() -> dict[str, Figure]:
         Figure("false_alarms", "emergency false alarms", maximum=0.0),
         Figure("two_topics", "two-topic: every topic answered", minimum=0.80),
         Figure("two_topics_order", "two-topic: answered in order"),
-        # The same conversation figures on conversations_unseen.yml (never tuned on): the honest estimate.
-        Figure("unseen_followups", "unseen set: follow-ups in context", minimum=0.90),
-        Figure("unseen_topic_turns", "unseen set: topic turns answered right"),
-        Figure("unseen_declines", "unseen set: declines honoured"),
-        Figure("unseen_misroutes", "unseen set: misroutes", maximum=0.01),
+    ]
+    return {figure.key: figure for figure in figures}
+
+
+def later_figures(name: str) -> dict[str, Figure]:
+    """The conversation figures of one later set, conversations_<name>.yml."""
+    figures = [
+        Figure(f"{name}_followups", f"{name} set: follow-ups in context", minimum=0.90),
+        Figure(f"{name}_topic_turns", f"{name} set: topic turns answered right"),
+        Figure(f"{name}_declines", f"{name} set: declines honoured"),
+        Figure(f"{name}_misroutes", f"{name} set: misroutes", maximum=0.01),
     ]
     return {figure.key: figure for figure in figures}
 
@@ -450,7 +456,7 @@ def score_conversations(
     figures: dict[str, Figure],
     prefix: str = "",
 ) -> None:
-    """Tally into figures[prefix + name]: "" for conversations.yml, "unseen_" for conversations_unseen.yml."""
+    """Tally into figures[prefix + name]: "" for conversations.yml, "fresh_" for conversations_fresh.yml."""
     figures = {key.removeprefix(prefix): figure for key, figure in figures.items() if key.startswith(prefix)}
     for conversation, turns in zip(conversations, played, strict=True):
         for number, (spec, turn) in enumerate(zip(conversation.turns, turns, strict=True), start=1):
@@ -504,7 +510,7 @@ class Played:
     conversations: list[list[Observed]] = field(default_factory=list)
     emergencies: list[Observed] = field(default_factory=list)
     two_topics: list[Observed] = field(default_factory=list)
-    unseen: list[list[Observed]] = field(default_factory=list)
+    later: dict[str, list[list[Observed]]] = field(default_factory=dict)
 
 
 def score(sets: HoldoutSets, played: Played) -> ConversationReport:
@@ -512,18 +518,18 @@ def score(sets: HoldoutSets, played: Played) -> ConversationReport:
     score_conversations(sets.conversations, played.conversations, figures)
     score_emergencies(sets.emergencies, played.emergencies, figures)
     score_two_topics(sets.two_topics, played.two_topics, figures)
-    if sets.unseen:
-        score_conversations(sets.unseen, played.unseen, figures, prefix="unseen_")
-    else:  # no unseen file: its figures are not shown
-        figures = {key: figure for key, figure in figures.items() if not key.startswith("unseen_")}
+    for name, conversations in sets.later.items():
+        figures.update(later_figures(name))
+        score_conversations(conversations, played.later[name], figures, prefix=f"{name}_")
+    sets_played = {
+        "conversations": [t for c in played.conversations for t in c],
+        "emergencies": played.emergencies,
+        "two_topics": played.two_topics,
+        **{name: [t for c in later for t in c] for name, later in played.later.items()},
+    }
     transcript = [
         {"set": name, "say": turn.say, "bot": turn.bot, "slots": turn.slots, "recorded": turn.recorded}
-        for name, turns in (
-            ("conversations", [t for c in played.conversations for t in c]),
-            ("emergencies", played.emergencies),
-            ("two_topics", played.two_topics),
-            ("unseen", [t for c in played.unseen for t in c]),
-        )
+        for name, turns in sets_played.items()
         for turn in turns
     ]
     return ConversationReport(figures, transcript)
@@ -573,7 +579,10 @@ def play(rasa_url: str, token: str, sets: HoldoutSets) -> ConversationReport:
         conversations=[client.conversation([turn.say for turn in c.turns]) for c in sets.conversations],
         emergencies=[client.conversation([*e.context, e.say])[-1] for e in sets.emergencies],
         two_topics=[client.conversation([m.say])[-1] for m in sets.two_topics],
-        unseen=[client.conversation([turn.say for turn in c.turns]) for c in sets.unseen],
+        later={
+            name: [client.conversation([turn.say for turn in c.turns]) for c in conversations]
+            for name, conversations in sets.later.items()
+        },
     )
     return score(sets, played)
 
@@ -661,8 +670,9 @@ def main(folder: str | Path = HOLDOUT_DIR, model: str | None = None) -> int:
     turns = sum(len(c.turns) for c in sets.conversations)
     print(
         f"\nConversation hold-out: {len(sets.conversations)} conversations ({turns} turns), "
-        f"{len(sets.emergencies)} emergency messages, {len(sets.two_topics)} two-topic messages, "
-        f"{len(sets.unseen)} unseen conversations; starting the servers…",
+        f"{len(sets.emergencies)} emergency messages, {len(sets.two_topics)} two-topic messages"
+        + "".join(f", {len(c)} conversations in conversations_{name}.yml" for name, c in sets.later.items())
+        + "; starting the servers…",
         flush=True,
     )
     try:

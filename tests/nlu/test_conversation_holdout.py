@@ -54,19 +54,30 @@ def _plain(text: str) -> str:
 
 def test_conversation_holdout_is_never_trained_on(sets: HoldoutSets) -> None:
     training = {_plain(text) for path in (ROOT / "data" / "nlu").glob("*.yml") for text, _ in load_examples(path)}
-    said = [t.say for c in sets.conversations for t in c.turns if not t.chitchat]
+    conversations = [*sets.conversations, *(c for later in sets.later.values() for c in later)]
+    said = [t.say for c in conversations for t in c.turns if not t.chitchat]
     said += [e.say for e in sets.emergencies] + [m.say for m in sets.two_topics]
     overlap = [text for text in said if _plain(text) in training]
     assert overlap == [], f"hold-out messages that are also training examples in data/nlu/ (rephrase one): {overlap}"
 
 
 # Issue 16's goals are follow-ups >= 0.90, emergencies first >= 0.95, two-topic >= 0.80, misroutes <= 0.01.
-# Emergencies and two-topic messages meet them; follow-ups (0.826 and 0.860 with two trainings of the same data)
-# and misroutes (0.025) do not yet (README, "Measured"). Those two are held here at today's level less the spread
-# of trainings (not repeatable yet: issue 19), so a change that loses ground fails; the goal is what
-# `make holdout` prints.
-FOLLOWUPS_FLOOR = 0.78
-MISROUTES_CEILING = 0.05
+# On conversations.yml (the rules were tuned on it) follow-ups reach 0.932, misroutes 0.017; on the later sets,
+# written after that tuning, less: conversations_unseen.yml 0.897 / 0.029 (then looked at, and tuned on),
+# conversations_fresh.yml 0.611 / 0.103 measured before any look, 0.628 / 0.089 today (README, "Measured").
+# The floors are today's level less the spread of trainings (not repeatable yet: issue 19), so a change that loses
+# ground fails; the goal is what `make holdout` prints.
+FOLLOWUPS_FLOOR = 0.88
+MISROUTES_CEILING = 0.03
+LATER_FLOORS = {"unseen": (0.85, 0.05), "fresh": (0.58, 0.12)}  # (follow-ups at least, misroutes at most)
+
+
+@pytest.mark.parametrize("name", sorted(LATER_FLOORS))
+def test_later_sets_hold_their_level(report: ConversationReport, name: str) -> None:
+    followups_floor, misroutes_ceiling = LATER_FLOORS[name]
+    followups, misroutes = report[f"{name}_followups"], report[f"{name}_misroutes"]
+    assert followups.total > 0 and followups.rate >= followups_floor, failures(followups)
+    assert misroutes.total > 0 and misroutes.rate <= misroutes_ceiling, failures(misroutes)
 
 
 def test_followups_answered_in_context(report: ConversationReport) -> None:

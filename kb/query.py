@@ -110,6 +110,7 @@ def all_answers(url: str | None = None) -> list[TopicAnswer]:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)  # an entry's words are cut once, not for every question (ranked() scores every entry)
 def _tokens(text: str) -> frozenset[str]:
     return frozenset(t for t in jieba.lcut(to_simplified(text)) if len(t.strip()) >= 2)
 

@@ -20,8 +20,10 @@ from typing import Tuple, Type
 
 import tensorflow as tf
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
 from rasa.nlu.classifiers.diet_classifier import DIET
 from rasa.nlu.classifiers.diet_classifier import DIETClassifier as RasaDIETClassifier
+from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow import crf, layers
 from rasa.utils.tensorflow.constants import REGULARIZATION_CONSTANT, SCALE_LOSS
 from rasa.utils.tensorflow.models import RasaModel
@@ -29,6 +31,7 @@ from tensorflow.python.eager import tape  # stop_recording: no public API pauses
 
 from bot.nlu.fast_predict import FastPredict
 from bot.nlu.finetune import LeanFinetune
+from bot.nlu.repeatable import repeatable_training
 
 
 def log_likelihood(
@@ -86,3 +89,7 @@ class DIETClassifier(RasaDIETClassifier):
     @staticmethod
     def model_class() -> Type[RasaModel]:
         return FastTraceDIET
+
+    def train(self, training_data: TrainingData) -> Resource:
+        repeatable_training()
+        return super().train(training_data)

@@ -229,9 +229,9 @@ def _models_page(
     body = (
         f"{refresh}{message(text, kind)}{buttons}<h2>训练进度</h2>"
         f'<pre class="progress" role="log">{esc(progress) or "尚未训练。"}</pre>'
-        f"{instances}"
         "<h2>模型（保留最近五个已上线的模型）</h2>"
         f"{table(('模型', '状态', '留出集准确率', '新 FAQ 识别', '方式', '训练', '上线时间'), rows)}"
+        f"{instances}"
         f"<h2>操作记录</h2>{table(('时间', '操作人', '操作', '对象', '详情'), events)}"
     )
     return page("训练与上线", body, login.account, login.csrf_token, status)
